@@ -1,0 +1,133 @@
+"""The one exception hierarchy of the gateway.
+
+Every layer converts what its libraries raise (lxml, requests, zeep, signxml,
+cryptography) into one of these at its own boundary, so the interfaces only
+ever see this tree. :mod:`gateway.interfaces.problems` maps each class to an
+HTTP status and problem type (and later a SOAP fault) in one table; a test
+checks that every class below has its entry.
+
+Errors carry data as attributes (never secrets, never identity traits in
+clear) and inherit from a builtin where callers may reasonably catch that.
+
+::
+
+    GatewayError
+    ├── InvalidInput (ValueError)               a field of the caller's request is wrong
+    │   └── MalformedRequest                    the body is not parseable at all
+    ├── AuthenticationFailed (PermissionError)  missing or wrong API key
+    ├── ConfigurationError                      settings unusable (startup only)
+    │   └── CredentialError                     certificate / key unusable
+    ├── SigningError                            the VIHF could not be signed
+    ├── XmlRejected (ValueError)                XML refused by the safe parser (DTD, size...)
+    └── UpstreamError                           anything toward the teleservice
+        ├── UpstreamFault                       the teleservice answered a SOAP fault
+        ├── UpstreamBadResponse                 answer unparseable or unexpected
+        ├── UpstreamUnavailable (ConnectionError)  could not reach it / TLS refused
+        └── UpstreamTimeout (TimeoutError)      no answer within the deadline
+"""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    """Root of every error the gateway raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(GatewayError, ValueError):
+    """A request field is missing or wrong; ``field`` names it, ``reason`` says why."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class MalformedRequest(InvalidInput):
+    """The request body could not be read as the expected format at all."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("body", reason)
+
+
+class AuthenticationFailed(GatewayError, PermissionError):
+    """The caller did not present a valid API key."""
+
+
+class ConfigurationError(GatewayError):
+    """The gateway's configuration is unusable; raised at startup, never per request."""
+
+    def __init__(self, setting: str, reason: str) -> None:
+        super().__init__(f"{setting}: {reason}")
+        self.setting = setting
+        self.reason = reason
+
+
+class CredentialError(ConfigurationError):
+    """An establishment certificate, its key or the CA bundle cannot be used."""
+
+
+class SigningError(GatewayError):
+    """The VIHF assertion could not be signed with the establishment key."""
+
+
+class XmlRejected(GatewayError, ValueError):
+    """XML refused before use: not well-formed, a DTD or entity, or over the size cap.
+
+    Raised by :mod:`gateway.protocol.xml`; each boundary converts it (an upstream
+    answer becomes :class:`UpstreamBadResponse`, a local SOAP request a client fault).
+    """
+
+
+class UpstreamError(GatewayError):
+    """Something went wrong between the gateway and the teleservice."""
+
+
+class UpstreamFault(UpstreamError):
+    """The teleservice answered with a SOAP fault.
+
+    ``code``/``subcode`` are the SOAP 1.2 ``Code/Value`` and ``Subcode/Value``
+    (e.g. ``soap:Sender``, ``siram_100``); ``error_code``, ``severity`` and
+    ``error_message_id`` come from the ``siram:Erreur`` detail (e.g. ``DESIR_560``).
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        code: str,
+        subcode: str | None = None,
+        error_code: str | None = None,
+        severity: str | None = None,
+        error_message_id: str | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+        self.subcode = subcode
+        self.error_code = error_code
+        self.severity = severity
+        self.error_message_id = error_message_id
+
+
+class UpstreamBadResponse(UpstreamError):
+    """The teleservice answered something that is neither a result nor a fault."""
+
+    def __init__(self, reason: str, *, http_status: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.http_status = http_status
+
+
+class UpstreamUnavailable(UpstreamError, ConnectionError):
+    """The teleservice could not be reached (connection refused, TLS refused, HTTP 503)."""
+
+
+class UpstreamTimeout(UpstreamError, TimeoutError):
+    """The teleservice did not answer within the configured timeout.
+
+    The outcome is unknown: the request may have been processed upstream.
+    """

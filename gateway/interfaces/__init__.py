@@ -1,0 +1,1 @@
+"""Local interfaces offered to hospital applications: thin adapters over :mod:`gateway.service`."""

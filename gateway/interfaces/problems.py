@@ -1,0 +1,99 @@
+"""The one place where gateway errors become HTTP statuses and problem documents (RFC 9457).
+
+Every class of :mod:`gateway.exceptions` has its row in :data:`PROBLEMS`
+(a test checks the table is complete); lookup walks the class's MRO, so a
+new subclass without a row still gets its parent's status. The SOAP
+interface maps the same rows to faults (``fault_role``: client or server).
+Problem documents carry the exception's own message and data, never a
+stack trace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from gateway import exceptions as exc
+
+PROBLEM_BASE: Final = "urn:insi-gateway:problem:"
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemKind:
+    status: int
+    slug: str
+    title: str
+    fault_role: Literal["Client", "Server"]
+
+    @property
+    def type_uri(self) -> str:
+        return PROBLEM_BASE + self.slug
+
+
+PROBLEMS: Final[dict[type[exc.GatewayError], ProblemKind]] = {
+    exc.GatewayError: ProblemKind(500, "internal-error", "Internal gateway error", "Server"),
+    exc.InvalidInput: ProblemKind(400, "invalid-input", "Invalid input", "Client"),
+    exc.MalformedRequest: ProblemKind(400, "malformed-request", "Malformed request", "Client"),
+    exc.AuthenticationFailed: ProblemKind(401, "unauthorized", "Missing or wrong API key", "Client"),
+    exc.ConfigurationError: ProblemKind(
+        500, "configuration-error", "Gateway configuration error", "Server"
+    ),
+    exc.CredentialError: ProblemKind(
+        500, "credential-error", "Establishment certificate unusable", "Server"
+    ),
+    exc.SigningError: ProblemKind(500, "signing-error", "VIHF signature failed", "Server"),
+    exc.XmlRejected: ProblemKind(400, "xml-rejected", "XML refused", "Client"),
+    exc.UpstreamError: ProblemKind(502, "upstream-error", "Teleservice error", "Server"),
+    exc.UpstreamFault: ProblemKind(502, "upstream-fault", "Teleservice fault", "Server"),
+    exc.UpstreamBadResponse: ProblemKind(
+        502, "upstream-bad-response", "Teleservice answer unreadable", "Server"
+    ),
+    exc.UpstreamUnavailable: ProblemKind(
+        503, "upstream-unavailable", "Teleservice unreachable", "Server"
+    ),
+    exc.UpstreamTimeout: ProblemKind(504, "upstream-timeout", "Teleservice timeout", "Server"),
+}
+
+# Errors that are not ours at all (a bug): reported without any detail.
+UNEXPECTED: Final = PROBLEMS[exc.GatewayError]
+
+
+def problem_kind(error: BaseException) -> ProblemKind:
+    for cls in type(error).__mro__:
+        kind = PROBLEMS.get(cls)  # type: ignore[call-overload]
+        if kind is not None:
+            return kind
+    return UNEXPECTED
+
+
+def problem_document(error: BaseException, *, request_id: str) -> dict[str, Any]:
+    """The RFC 9457 body for ``error``: stable ``type``, its message, and its data fields."""
+    kind = problem_kind(error)
+    detail = error.message if isinstance(error, exc.GatewayError) else "unexpected error"
+    document: dict[str, Any] = {
+        "type": kind.type_uri,
+        "title": kind.title,
+        "status": kind.status,
+        "detail": detail,
+        "request_id": request_id,
+    }
+    document.update(_extensions(error))
+    return document
+
+
+def _extensions(error: BaseException) -> dict[str, Any]:
+    if isinstance(error, exc.InvalidInput):
+        return {"field": error.field, "reason": error.reason}
+    if isinstance(error, exc.UpstreamFault):
+        return {
+            "upstream": {
+                "code": error.code,
+                "subcode": error.subcode,
+                "error_code": error.error_code,
+                "severity": error.severity,
+                "message_id": error.error_message_id,
+            }
+        }
+    if isinstance(error, exc.UpstreamBadResponse) and error.http_status is not None:
+        return {"upstream": {"http_status": error.http_status}}
+    return {}

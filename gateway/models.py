@@ -1,0 +1,122 @@
+"""Value objects shared by every layer: what is asked, what the teleservice answered.
+
+They are frozen and hold plain strings: birth dates stay ``YYYY-MM-DD`` strings
+end to end, because lunar dates (``1980-00-00``) are valid INS birth dates that
+``datetime.date`` would reject. OIDs are passed through as given.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Operation(str, enum.Enum):
+    """Upstream INSi operations, valued by their WSDL operation name."""
+
+    SEARCH_TRAITS = "rechercherInsAvecTraitsIdentite"
+    SEARCH_VITALE = "rechercherInsAvecCarteVitale"
+
+    @property
+    def action(self) -> str:
+        """The ``wsa:Action`` / SOAP 1.2 action URI of the request."""
+        return f"urn:ServiceIdentiteCertifiee:1.0.0:{self.value}"
+
+
+class CertificateMode(str, enum.Enum):
+    """Which establishment certificate a call uses (its CN)."""
+
+    MANU = "INSI-MANU"  # a person triggered the call
+    AUTO = "INSI-AUTO"  # unattended call (batch, automatic)
+
+
+class ResultCode(str, enum.Enum):
+    """``CR/CodeCR`` of a ``RESULTAT``."""
+
+    FOUND = "00"
+    NOT_FOUND = "01"
+    MULTIPLE = "02"
+
+    @property
+    def status(self) -> str:
+        return _STATUS_BY_CODE[self]
+
+
+_STATUS_BY_CODE = {
+    ResultCode.FOUND: "found",
+    ResultCode.NOT_FOUND: "not_found",
+    ResultCode.MULTIPLE: "multiple",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TraitsQuery:
+    """A search by identity traits, already validated and normalised."""
+
+    birth_name: str
+    first_names: tuple[str, ...]
+    sex: str
+    birth_date: str
+    birth_place: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ins:
+    """An INS: matricule (13 characters), its 2-digit key, and the OID of its kind."""
+
+    matricule: str
+    key: str
+    oid: str
+    start_date: str | None = None
+    end_date: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OfficialIdentity:
+    """The identity traits (TIQ) the teleservice returned."""
+
+    birth_name: str
+    first_name: str | None
+    first_names: tuple[str, ...]
+    sex: str
+    birth_date: str
+    birth_place: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class InsResult:
+    """A parsed ``RESULTAT``: the report code, and the individual when one was found."""
+
+    code: ResultCode
+    label: str
+    ins: Ins | None = None
+    identity: OfficialIdentity | None = None
+    history: tuple[Ins, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """Per-call facts that end up in headers, the VIHF and logs (never identity traits)."""
+
+    request_id: str
+    message_id: str
+    mode: CertificateMode = CertificateMode.MANU
+    user_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SoftwareIdentity:
+    """The calling software as the teleservice knows it (``ContexteLPS/LPS`` and the VIHF).
+
+    ``idam`` is the software's INSi authorisation number (``IDAM R="4"``).
+    """
+
+    idam: str
+    name: str
+    version: str
+    instance: str
+
+    @property
+    def urn(self) -> str:
+        """``urn:lps:<name>:<version>``, the ``LPS/Nom`` value."""
+        return f"urn:lps:{self.name}:{self.version}"

@@ -1,0 +1,180 @@
+"""The gateway's configuration: one frozen object, read from the environment once.
+
+:func:`Settings.from_env` is the only place in the gateway that reads
+environment variables; the app factory calls it and hands the result down.
+``docs/configuration.md`` documents every variable below.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.exceptions import ConfigurationError
+
+
+class Secret:
+    """A configuration value that must never be printed (passphrases, API keys).
+
+    ``repr``/``str`` show a mask so a secret cannot leak through a log line or
+    an error message by accident; :meth:`reveal` is the one explicit way out.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+class SigningMode(str, enum.Enum):
+    """``INSI_SIGNING``: ``vihf`` signs a SAML assertion in ``wsse:Security``; ``none`` omits it."""
+
+    VIHF = "vihf"
+    NONE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyDigest:
+    """An API key kept only as its SHA-256 digest; compared in constant time."""
+
+    sha256: bytes
+
+    @classmethod
+    def of(cls, key: str) -> ApiKeyDigest:
+        return cls(hashlib.sha256(key.encode()).digest())
+
+    def matches(self, presented: str) -> bool:
+        return hmac.compare_digest(self.sha256, hashlib.sha256(presented.encode()).digest())
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateSource:
+    """Where an establishment certificate lives: PKCS#12 or PEM (cert + key)."""
+
+    path: Path
+    passphrase: Secret | None
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the gateway needs to run; built once by the app factory."""
+
+    upstream_url: str
+    upstream_ca: Path
+    cert_manu: CertificateSource
+    cert_auto: CertificateSource | None
+    idam: str
+    software_name: str
+    software_version: str
+    software_instance: str
+    emitter: str | None
+    signing: SigningMode
+    api_key: ApiKeyDigest
+    connect_timeout: float
+    read_timeout: float
+    max_body_bytes: int
+    max_response_bytes: int
+    log_level: str
+    pseudonym_key: Secret
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Build settings from ``env`` (usually ``os.environ``), failing on the first problem."""
+        reader = _EnvReader(env)
+        return cls(
+            upstream_url=reader.required("INSI_UPSTREAM_URL"),
+            upstream_ca=reader.path("INSI_UPSTREAM_CA"),
+            cert_manu=CertificateSource(
+                reader.path("INSI_CERT_MANU"), reader.secret("INSI_CERT_MANU_PASSPHRASE")
+            ),
+            cert_auto=(
+                CertificateSource(
+                    reader.path("INSI_CERT_AUTO"), reader.secret("INSI_CERT_AUTO_PASSPHRASE")
+                )
+                if env.get("INSI_CERT_AUTO")
+                else None
+            ),
+            idam=reader.required("INSI_IDAM"),
+            software_name=reader.optional("INSI_SOFTWARE_NAME", "insi-gateway"),
+            software_version=reader.optional("INSI_SOFTWARE_VERSION", _package_version()),
+            software_instance=reader.optional("INSI_SOFTWARE_INSTANCE", "insi-gateway-1"),
+            emitter=env.get("INSI_EMITTER") or None,
+            signing=reader.choice("INSI_SIGNING", SigningMode, SigningMode.VIHF),
+            api_key=ApiKeyDigest.of(reader.required("GATEWAY_API_KEY")),
+            connect_timeout=reader.positive_float("INSI_CONNECT_TIMEOUT", 3.05),
+            read_timeout=reader.positive_float("INSI_READ_TIMEOUT", 15.0),
+            max_body_bytes=int(reader.positive_float("GATEWAY_MAX_BODY_BYTES", 64 * 1024)),
+            max_response_bytes=int(reader.positive_float("INSI_MAX_RESPONSE_BYTES", 1024 * 1024)),
+            log_level=reader.optional("GATEWAY_LOG_LEVEL", "INFO").upper(),
+            pseudonym_key=reader.secret("GATEWAY_PSEUDONYM_KEY")
+            or Secret(reader.required("GATEWAY_API_KEY")),
+        )
+
+
+class _EnvReader:
+    """Typed, specific errors for each variable (the name and why, never the value)."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def required(self, name: str) -> str:
+        value = self._env.get(name, "").strip()
+        if not value:
+            raise ConfigurationError(name, "is required and not set")
+        return value
+
+    def optional(self, name: str, default: str) -> str:
+        return self._env.get(name, "").strip() or default
+
+    def secret(self, name: str) -> Secret | None:
+        value = self._env.get(name)
+        return Secret(value) if value else None
+
+    def path(self, name: str) -> Path:
+        path = Path(self.required(name))
+        if not path.is_file():
+            raise ConfigurationError(name, f"file not found: {path}")
+        return path
+
+    def positive_float(self, name: str, default: float) -> float:
+        raw = self._env.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigurationError(name, "must be a number") from None
+        if value <= 0:
+            raise ConfigurationError(name, "must be greater than zero")
+        return value
+
+    def choice(self, name: str, kind: type[SigningMode], default: SigningMode) -> SigningMode:
+        raw = self._env.get(name, "").strip().lower()
+        if not raw:
+            return default
+        try:
+            return kind(raw)
+        except ValueError:
+            allowed = ", ".join(m.value for m in kind)
+            raise ConfigurationError(name, f"must be one of: {allowed}") from None
+
+
+def _package_version() -> str:
+    from gateway import __version__
+
+    return __version__

@@ -1,0 +1,125 @@
+"""Identity traits: validation and normalisation by the INS rules, before anything is sent.
+
+The teleservice compares traits literally, so the gateway sends them in the
+form the INS référentiel expects: upper case, no diacritics, ligatures
+expanded, only letters A-Z, space, hyphen and apostrophe, separators cleaned.
+Every refusal names the field and says why (the offending character, never
+the whole value: it is health data).
+
+Both local interfaces (JSON, SOAP) call :func:`parse_traits_query`; no
+adapter validates on its own.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+import unicodedata
+from collections.abc import Mapping
+
+from gateway.exceptions import InvalidInput
+from gateway.models import TraitsQuery
+
+_LIGATURES = str.maketrans({"Æ": "AE", "æ": "ae", "Œ": "OE", "œ": "oe", "ß": "SS"})
+_APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'", "´": "'"})
+_ALLOWED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ -'")
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_COG = re.compile(r"(?:\d{5}|2[AB]\d{3})")
+_SEXES = frozenset({"F", "M"})
+MAX_NAME_LENGTH = 100
+MAX_FIRST_NAMES = 10
+
+TRAITS_FIELDS = frozenset({"birth_name", "first_names", "sex", "birth_date", "birth_place"})
+
+
+def normalise_name(field: str, value: object) -> str:
+    """The INS form of a name, or :class:`InvalidInput` naming ``field`` and the bad character."""
+    if not isinstance(value, str):
+        raise InvalidInput(field, "must be a string")
+    if len(value) > MAX_NAME_LENGTH:
+        raise InvalidInput(field, f"must be at most {MAX_NAME_LENGTH} characters")
+    decomposed = unicodedata.normalize("NFKD", value.translate(_LIGATURES).translate(_APOSTROPHES))
+    letters = "".join(c for c in decomposed if not unicodedata.combining(c)).upper()
+    letters = re.sub(r"\s+", " ", letters)
+    for char in letters:
+        if char not in _ALLOWED:
+            raise InvalidInput(field, f"character {_describe(char)} is not allowed "
+                               "(letters, space, hyphen and apostrophe only)")
+    cleaned = _clean_separators(letters)
+    if not cleaned:
+        raise InvalidInput(field, "is empty once cleaned")
+    return cleaned
+
+
+def _clean_separators(text: str) -> str:
+    text = re.sub(r" *- *", "-", text)
+    text = re.sub(r"-{2,}", "-", text)
+    text = re.sub(r"'{2,}", "'", text)
+    text = re.sub(r" {2,}", " ", text)
+    return text.strip(" -'")
+
+
+def _describe(char: str) -> str:
+    if char.isprintable() and not char.isspace():
+        return f"'{char}'"
+    return f"U+{ord(char):04X}"
+
+
+def normalise_first_names(field: str, value: object) -> tuple[str, ...]:
+    """Birth first names as a list; an entry holding several names is split on spaces."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise InvalidInput(field, "must be a non-empty list of first names")
+    names: list[str] = []
+    for index, item in enumerate(value):
+        names.extend(normalise_name(f"{field}[{index}]", item).split(" "))
+    if len(names) > MAX_FIRST_NAMES:
+        raise InvalidInput(field, f"must hold at most {MAX_FIRST_NAMES} first names")
+    return tuple(names)
+
+
+def validate_sex(field: str, value: object) -> str:
+    if not isinstance(value, str) or value.upper() not in _SEXES:
+        raise InvalidInput(field, "must be 'F' or 'M'")
+    return value.upper()
+
+
+def validate_birth_date(field: str, value: object) -> str:
+    """``YYYY-MM-DD``; lunar dates (day and/or month ``00``) are valid, impossible dates are not."""
+    match = _DATE.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise InvalidInput(field, "must be a date as YYYY-MM-DD")
+    year, month, day = (int(part) for part in match.groups())
+    if year < 1800 or month > 12:
+        raise InvalidInput(field, "is not a possible date")
+    last_day = calendar.monthrange(year, month)[1] if month else 31
+    if day > last_day:
+        raise InvalidInput(field, "is not a possible date")
+    return str(value)
+
+
+def validate_birth_place(field: str, value: object) -> str | None:
+    """An INSEE COG code: 5 digits, ``2A``/``2B`` + 3 digits (Corsica), ``99xxx`` abroad."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not _COG.fullmatch(value.upper()):
+        raise InvalidInput(field, "must be a 5-character INSEE COG code (e.g. 63220, 2A020, 99100)")
+    return value.upper()
+
+
+def parse_traits_query(fields: Mapping[str, object]) -> TraitsQuery:
+    """Validate and normalise the traits of a search request into a :class:`TraitsQuery`."""
+    unknown = sorted(set(fields) - TRAITS_FIELDS)
+    if unknown:
+        raise InvalidInput(unknown[0], "is not a known field")
+    for name in ("birth_name", "first_names", "sex", "birth_date"):
+        if fields.get(name) is None:
+            raise InvalidInput(name, "is required")
+    return TraitsQuery(
+        birth_name=normalise_name("birth_name", fields["birth_name"]),
+        first_names=normalise_first_names("first_names", fields["first_names"]),
+        sex=validate_sex("sex", fields["sex"]),
+        birth_date=validate_birth_date("birth_date", fields["birth_date"]),
+        birth_place=validate_birth_place("birth_place", fields.get("birth_place")),
+    )

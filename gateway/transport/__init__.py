@@ -1,0 +1,1 @@
+"""Transport toward the teleservice: mutual TLS, timeouts, the zeep client built once per worker."""

@@ -1,0 +1,36 @@
+"""Matricule keys (97-mod rule with Corsica) and OID kinds."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.matricule import compute_key, key_matches, oid_is_test, oid_kind
+
+# Public CNDA test identities: (matricule, key) as published.
+PERSONAS = [
+    ("297022A020778", "78"),
+    ("160012B020777", "13"),
+    ("2751263220749", "74"),
+    ("2360663220836", "56"),
+    ("1090763220834", "89"),
+    ("180032B020401", "23"),
+    ("1090763220888", "35"),
+]
+
+
+@pytest.mark.parametrize(("matricule", "key"), PERSONAS)
+def test_published_keys_verify(matricule: str, key: str) -> None:
+    assert compute_key(matricule) == key
+
+
+def test_a_wrong_key_does_not_match() -> None:
+    assert not key_matches("297022A020778", "77")
+    assert not key_matches("29702", "78")
+
+
+@pytest.mark.parametrize(("oid", "kind", "test"), [
+    ("1.2.250.1.213.1.4.8", "NIR", False), ("1.2.250.1.213.1.4.9", "NIA", False),
+    ("1.2.250.1.213.1.4.10", "NIR", True), ("1.2.250.1.213.1.4.11", "NIA", True),
+    ("1.2.3", None, None)])
+def test_oid_kinds(oid: str, kind: str | None, test: bool | None) -> None:
+    assert (oid_kind(oid), oid_is_test(oid)) == (kind, test)

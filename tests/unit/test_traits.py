@@ -1,0 +1,86 @@
+"""INS trait rules: normalisation and validation, each refusal naming its field."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.exceptions import InvalidInput
+from gateway.traits import (
+    normalise_first_names,
+    normalise_name,
+    parse_traits_query,
+    validate_birth_date,
+    validate_birth_place,
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("adrtrois", "ADRTROIS"),
+        ("Éloïse", "ELOISE"),
+        ("François", "FRANCOIS"),
+        ("Lætitia", "LAETITIA"),
+        ("Œdipe", "OEDIPE"),
+        ("  de   vinci ", "DE VINCI"),
+        ("jean - pierre", "JEAN-PIERRE"),
+        ("d’artagnan", "D'ARTAGNAN"),
+        ("--martin--", "MARTIN"),
+    ],
+)
+def test_names_are_normalised(raw: str, expected: str) -> None:
+    assert normalise_name("birth_name", raw) == expected
+
+
+@pytest.mark.parametrize(("raw", "bad"), [("ADR3", "'3'"), ("A_B", "'_'"), ("A/B", "'/'"),
+                                         ("A\u0000B", "U+0000")])
+def test_forbidden_character_is_named(raw: str, bad: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        normalise_name("birth_name", raw)
+    assert caught.value.field == "birth_name"
+    assert bad in caught.value.reason
+
+
+@pytest.mark.parametrize("raw", ["", "   ", "-'-"])
+def test_empty_after_cleaning_is_refused(raw: str) -> None:
+    with pytest.raises(InvalidInput, match="empty"):
+        normalise_name("birth_name", raw)
+
+
+def test_first_names_split_on_spaces_and_name_the_entry() -> None:
+    assert normalise_first_names("first_names", ["ola catarina", "Bella"]) == (
+        "OLA", "CATARINA", "BELLA")
+    with pytest.raises(InvalidInput) as caught:
+        normalise_first_names("first_names", ["OLA", "B3LLA"])
+    assert caught.value.field == "first_names[1]"
+
+
+@pytest.mark.parametrize("date", ["1997-02-26", "1980-00-00", "1980-05-00", "2000-02-29"])
+def test_possible_and_lunar_dates_are_valid(date: str) -> None:
+    assert validate_birth_date("birth_date", date) == date
+
+
+@pytest.mark.parametrize("date", ["2023-02-30", "1999-02-29", "1997-13-01", "1997-2-26",
+                                  "26/02/1997", "1700-01-01", 19970226])
+def test_impossible_dates_are_refused(date: object) -> None:
+    with pytest.raises(InvalidInput):
+        validate_birth_date("birth_date", date)
+
+
+@pytest.mark.parametrize(("place", "expected"), [("63220", "63220"), ("2a020", "2A020"),
+                                                  ("99100", "99100"), (None, None)])
+def test_cog_codes(place: str | None, expected: str | None) -> None:
+    assert validate_birth_place("birth_place", place) == expected
+
+
+@pytest.mark.parametrize("place", ["2C020", "6322", "632200", "ABCDE"])
+def test_bad_cog_codes(place: str) -> None:
+    with pytest.raises(InvalidInput):
+        validate_birth_place("birth_place", place)
+
+
+def test_unknown_field_is_refused_by_name() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_traits_query({"birth_name": "A", "first_names": ["B"], "sex": "F",
+                            "birth_date": "2000-01-01", "birthname": "typo"})
+    assert caught.value.field == "birthname"
