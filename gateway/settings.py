@@ -97,7 +97,7 @@ class Settings:
         """Build settings from ``env`` (usually ``os.environ``), failing on the first problem."""
         reader = _EnvReader(env)
         return cls(
-            upstream_url=reader.required("INSI_UPSTREAM_URL"),
+            upstream_url=reader.https_url("INSI_UPSTREAM_URL"),
             upstream_ca=reader.path("INSI_UPSTREAM_CA"),
             cert_manu=CertificateSource(
                 reader.path("INSI_CERT_MANU"), reader.secret("INSI_CERT_MANU_PASSPHRASE")
@@ -136,6 +136,12 @@ class _EnvReader:
         value = self._env.get(name, "").strip()
         if not value:
             raise ConfigurationError(name, "is required and not set")
+        return value
+
+    def https_url(self, name: str) -> str:
+        value = self.required(name)
+        if not value.lower().startswith("https://"):
+            raise ConfigurationError(name, "must be an https:// URL (the teleservice needs TLS)")
         return value
 
     def optional(self, name: str, default: str) -> str:
