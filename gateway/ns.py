@@ -10,6 +10,7 @@ WSSE: Final = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurit
 SAML2: Final = "urn:oasis:names:tc:SAML:2.0:assertion"
 DS: Final = "http://www.w3.org/2000/09/xmldsig#"
 XSI: Final = "http://www.w3.org/2001/XMLSchema-instance"
+XML: Final = "http://www.w3.org/XML/1998/namespace"  # xml:lang on SOAP 1.2 Reason/Text
 XML_NS: Final = "http://www.w3.org/XML/1998/namespace"  # xml:lang on SOAP 1.2 Reason/Text
 
 CTXLPS: Final = "urn:siram:lps:ctxlps"

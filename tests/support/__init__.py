@@ -1,0 +1,1 @@
+"""Helpers shared by tests (contract validation against the official INSi schemas)."""

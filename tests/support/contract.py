@@ -1,0 +1,93 @@
+"""Validation of what the gateway sends against the OFFICIAL INSi schemas.
+
+The schemas are read from the reference directory (``reference_dir``
+fixture), never copied into the project: the project's own ``wsdl/`` files
+are ours, and these checks are what proves they describe the same contract.
+Schemas load offline (``no_network=True``) and are cached per process.
+
+The WS-Addressing schema is not shipped with the contract (the official WSDL
+imports it from the network), so ``wsa:Action`` and ``wsa:MessageID`` are
+only checked for namespace and non-empty text.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from lxml import etree
+
+from gateway import ns
+
+_SCHEMA_BY_ELEMENT: dict[str, str] = {
+    ns.qname(ns.INSI_RECSANS, "RECSANSVITALE"): "xsd/ServiceIdentiteCertifiee/INSi_RECSANS_INS.xsd",
+    ns.qname(ns.INSI_RECVIT, "RECVITALE"): "xsd/ServiceIdentiteCertifiee/INSi_RECVITALE_INS.xsd",
+    ns.qname(ns.INSI_RESULTAT, "RESULTAT"): "xsd/ServiceIdentiteCertifiee/INSi_RESULTAT_INS.xsd",
+    ns.qname(ns.CTXLPS, "ContexteLPS"): "xsd/CTX/ROOT_ctxlps_CTXLPS_V01_00.xsd",
+    ns.qname(ns.CTXBAM, "ContexteBAM"): "xsd/CTX/ROOT_ctxbam_CTXBAM_V01_02.xsd",
+    ns.qname(ns.WSSE, "Security"): "xsd/WSSE/Security.xsd",
+    ns.qname(ns.SAML2, "Assertion"): "xsd/SAML/saml-schema-assertion-2.0.xsd",
+    ns.qname(ns.SIRAM, "Erreur"): "xsd/schema_faultSOAP_V01_01.xsd",
+}
+_TEXT_ONLY_HEADERS = {ns.qname(ns.WSA, "Action"), ns.qname(ns.WSA, "MessageID")}
+
+
+@functools.cache
+def load_schema(reference_dir: Path, relative_path: str) -> etree.XMLSchema:
+    """One official schema (with its local imports), parsed without network access."""
+    parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False)
+    document = etree.parse(str(reference_dir / relative_path), parser)
+    return etree.XMLSchema(document)
+
+
+def validate_element(element: etree._Element, reference_dir: Path) -> None:
+    """Assert that ``element`` validates against the official schema of its QName."""
+    relative_path = _SCHEMA_BY_ELEMENT.get(element.tag)
+    if relative_path is None:
+        raise AssertionError(f"no official schema for element {element.tag}")
+    schema = load_schema(reference_dir, relative_path)
+    standalone = etree.fromstring(etree.tostring(element))
+    if not schema.validate(standalone):
+        raise AssertionError(f"{element.tag} is invalid:\n{schema.error_log}")
+
+
+def validate_envelope(envelope_bytes: bytes, reference_dir: Path) -> None:
+    """Assert a SOAP 1.2 request/response envelope matches the official contract.
+
+    Root ``Envelope`` with ``Header`` then ``Body``; every header child is
+    known and valid; the Body holds exactly one element, valid against its
+    schema (a ``Fault`` is accepted when its ``Detail`` children validate).
+    """
+    parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False)
+    root = etree.fromstring(envelope_bytes, parser)
+    if root.tag != ns.qname(ns.SOAP12_ENV, "Envelope"):
+        raise AssertionError(f"root is {root.tag}, not a SOAP 1.2 Envelope")
+    tags = [child.tag for child in root]
+    expected = [ns.qname(ns.SOAP12_ENV, "Header"), ns.qname(ns.SOAP12_ENV, "Body")]
+    if tags != expected:
+        raise AssertionError(f"Envelope children are {tags}, expected {expected}")
+    header, body = root
+    for child in header:
+        _validate_header(child, reference_dir)
+    _validate_body(body, reference_dir)
+
+
+def _validate_header(child: etree._Element, reference_dir: Path) -> None:
+    if child.tag in _TEXT_ONLY_HEADERS:
+        if not (child.text or "").strip() or len(child):
+            raise AssertionError(f"{child.tag} must hold non-empty text only")
+        return
+    validate_element(child, reference_dir)
+
+
+def _validate_body(body: etree._Element, reference_dir: Path) -> None:
+    children = list(body)
+    if len(children) != 1:
+        raise AssertionError(f"Body must hold exactly one element, found {len(children)}")
+    (payload,) = children
+    if payload.tag == ns.qname(ns.SOAP12_ENV, "Fault"):
+        for detail in payload.iterfind(ns.qname(ns.SOAP12_ENV, "Detail")):
+            for item in detail:
+                validate_element(item, reference_dir)
+        return
+    validate_element(payload, reference_dir)
