@@ -1,0 +1,27 @@
+"""Fixtures shared by the whole suite.
+
+Sockets are blocked by pytest-socket (see ``setup.cfg``) except toward
+loopback: nothing in the suite may leave 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.pki.devpki import DevPki, generate_dev_pki
+
+
+@pytest.fixture(scope="session")
+def dev_pki(tmp_path_factory: pytest.TempPathFactory) -> DevPki:
+    """One generated dev PKI (CA chain, INSI-MANU/AUTO, mock server, negative certs) per run."""
+    return generate_dev_pki(tmp_path_factory.mktemp("pki") / "dev")
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    """The official INSi contract (``../shared/reference/insi``); tests needing it fail if absent."""
+    path = Path(__file__).resolve().parents[2] / "shared" / "reference" / "insi"
+    assert path.is_dir(), f"official INSi contract not found at {path}"
+    return path
