@@ -11,7 +11,7 @@ import enum
 from dataclasses import dataclass, field
 
 
-class Operation(str, enum.Enum):
+class Operation(enum.StrEnum):
     """Upstream INSi operations, valued by their WSDL operation name."""
 
     SEARCH_TRAITS = "rechercherInsAvecTraitsIdentite"
@@ -23,14 +23,14 @@ class Operation(str, enum.Enum):
         return f"urn:ServiceIdentiteCertifiee:1.0.0:{self.value}"
 
 
-class CertificateMode(str, enum.Enum):
+class CertificateMode(enum.StrEnum):
     """Which establishment certificate a call uses (its CN)."""
 
     MANU = "INSI-MANU"  # a person triggered the call
     AUTO = "INSI-AUTO"  # unattended call (batch, automatic)
 
 
-class ResultCode(str, enum.Enum):
+class ResultCode(enum.StrEnum):
     """``CR/CodeCR`` of a ``RESULTAT``."""
 
     FOUND = "00"

@@ -17,7 +17,9 @@ from gunicorn.app.base import BaseApplication
 WsgiApp = Callable[..., Any]
 
 
-def tls_server_context(config: Any, default_factory: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
+def tls_server_context(
+    config: Any, default_factory: Callable[[], ssl.SSLContext]
+) -> ssl.SSLContext:
     """gunicorn ``ssl_context`` hook: TLS 1.2 minimum on every listener we serve."""
     context = default_factory()
     context.minimum_version = ssl.TLSVersion.TLSv1_2

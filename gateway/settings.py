@@ -41,7 +41,7 @@ class Secret:
         return bool(self._value)
 
 
-class SigningMode(str, enum.Enum):
+class SigningMode(enum.StrEnum):
     """``INSI_SIGNING``: ``vihf`` signs a SAML assertion in ``wsse:Security``; ``none`` omits it."""
 
     VIHF = "vihf"

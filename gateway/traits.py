@@ -43,8 +43,11 @@ def normalise_name(field: str, value: object) -> str:
     letters = re.sub(r"\s+", " ", letters)
     for char in letters:
         if char not in _ALLOWED:
-            raise InvalidInput(field, f"character {_describe(char)} is not allowed "
-                               "(letters, space, hyphen and apostrophe only)")
+            raise InvalidInput(
+                field,
+                f"character {_describe(char)} is not allowed "
+                "(letters, space, hyphen and apostrophe only)",
+            )
     cleaned = _clean_separators(letters)
     if not cleaned:
         raise InvalidInput(field, "is empty once cleaned")

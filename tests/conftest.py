@@ -21,7 +21,7 @@ def dev_pki(tmp_path_factory: pytest.TempPathFactory) -> DevPki:
 
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
-    """The official INSi contract (``../shared/reference/insi``); tests needing it fail if absent."""
+    """The official INSi contract (``../shared/reference/insi``); tests fail if it is absent."""
     path = Path(__file__).resolve().parents[2] / "shared" / "reference" / "insi"
     assert path.is_dir(), f"official INSi contract not found at {path}"
     return path

@@ -34,7 +34,9 @@ PROBLEMS: Final[dict[type[exc.GatewayError], ProblemKind]] = {
     exc.GatewayError: ProblemKind(500, "internal-error", "Internal gateway error", "Server"),
     exc.InvalidInput: ProblemKind(400, "invalid-input", "Invalid input", "Client"),
     exc.MalformedRequest: ProblemKind(400, "malformed-request", "Malformed request", "Client"),
-    exc.AuthenticationFailed: ProblemKind(401, "unauthorized", "Missing or wrong API key", "Client"),
+    exc.AuthenticationFailed: ProblemKind(
+        401, "unauthorized", "Missing or wrong API key", "Client"
+    ),
     exc.ConfigurationError: ProblemKind(
         500, "configuration-error", "Gateway configuration error", "Server"
     ),
@@ -60,7 +62,7 @@ UNEXPECTED: Final = PROBLEMS[exc.GatewayError]
 
 def problem_kind(error: BaseException) -> ProblemKind:
     for cls in type(error).__mro__:
-        kind = PROBLEMS.get(cls)  # type: ignore[call-overload]
+        kind = PROBLEMS.get(cls)
         if kind is not None:
             return kind
     return UNEXPECTED

@@ -28,9 +28,15 @@ def test_a_wrong_key_does_not_match() -> None:
     assert not key_matches("29702", "78")
 
 
-@pytest.mark.parametrize(("oid", "kind", "test"), [
-    ("1.2.250.1.213.1.4.8", "NIR", False), ("1.2.250.1.213.1.4.9", "NIA", False),
-    ("1.2.250.1.213.1.4.10", "NIR", True), ("1.2.250.1.213.1.4.11", "NIA", True),
-    ("1.2.3", None, None)])
+@pytest.mark.parametrize(
+    ("oid", "kind", "test"),
+    [
+        ("1.2.250.1.213.1.4.8", "NIR", False),
+        ("1.2.250.1.213.1.4.9", "NIA", False),
+        ("1.2.250.1.213.1.4.10", "NIR", True),
+        ("1.2.250.1.213.1.4.11", "NIA", True),
+        ("1.2.3", None, None),
+    ],
+)
 def test_oid_kinds(oid: str, kind: str | None, test: bool | None) -> None:
     assert (oid_kind(oid), oid_is_test(oid)) == (kind, test)

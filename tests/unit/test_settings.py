@@ -33,15 +33,18 @@ def test_defaults(env: dict[str, str]) -> None:
     assert not settings.api_key.matches("api-key-valuE")
 
 
-@pytest.mark.parametrize(("name", "value", "expected"), [
-    ("INSI_UPSTREAM_URL", "", "is required"),
-    ("INSI_UPSTREAM_URL", "http://127.0.0.1/lps", "https://"),
-    ("INSI_UPSTREAM_CA", "/nonexistent/ca.pem", "file not found"),
-    ("INSI_IDAM", " ", "is required"),
-    ("INSI_SIGNING", "sha1", "must be one of"),
-    ("INSI_READ_TIMEOUT", "0", "greater than zero"),
-    ("INSI_CONNECT_TIMEOUT", "soon", "must be a number"),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("INSI_UPSTREAM_URL", "", "is required"),
+        ("INSI_UPSTREAM_URL", "http://127.0.0.1/lps", "https://"),
+        ("INSI_UPSTREAM_CA", "/nonexistent/ca.pem", "file not found"),
+        ("INSI_IDAM", " ", "is required"),
+        ("INSI_SIGNING", "sha1", "must be one of"),
+        ("INSI_READ_TIMEOUT", "0", "greater than zero"),
+        ("INSI_CONNECT_TIMEOUT", "soon", "must be a number"),
+    ],
+)
 def test_each_problem_names_its_variable(
     env: dict[str, str], name: str, value: str, expected: str
 ) -> None:

@@ -32,8 +32,9 @@ def test_names_are_normalised(raw: str, expected: str) -> None:
     assert normalise_name("birth_name", raw) == expected
 
 
-@pytest.mark.parametrize(("raw", "bad"), [("ADR3", "'3'"), ("A_B", "'_'"), ("A/B", "'/'"),
-                                         ("A\u0000B", "U+0000")])
+@pytest.mark.parametrize(
+    ("raw", "bad"), [("ADR3", "'3'"), ("A_B", "'_'"), ("A/B", "'/'"), ("A\u0000B", "U+0000")]
+)
 def test_forbidden_character_is_named(raw: str, bad: str) -> None:
     with pytest.raises(InvalidInput) as caught:
         normalise_name("birth_name", raw)
@@ -49,7 +50,10 @@ def test_empty_after_cleaning_is_refused(raw: str) -> None:
 
 def test_first_names_split_on_spaces_and_name_the_entry() -> None:
     assert normalise_first_names("first_names", ["ola catarina", "Bella"]) == (
-        "OLA", "CATARINA", "BELLA")
+        "OLA",
+        "CATARINA",
+        "BELLA",
+    )
     with pytest.raises(InvalidInput) as caught:
         normalise_first_names("first_names", ["OLA", "B3LLA"])
     assert caught.value.field == "first_names[1]"
@@ -60,15 +64,19 @@ def test_possible_and_lunar_dates_are_valid(date: str) -> None:
     assert validate_birth_date("birth_date", date) == date
 
 
-@pytest.mark.parametrize("date", ["2023-02-30", "1999-02-29", "1997-13-01", "1997-2-26",
-                                  "26/02/1997", "1700-01-01", 19970226])
+@pytest.mark.parametrize(
+    "date",
+    ["2023-02-30", "1999-02-29", "1997-13-01", "1997-2-26", "26/02/1997", "1700-01-01", 19970226],
+)
 def test_impossible_dates_are_refused(date: object) -> None:
     with pytest.raises(InvalidInput):
         validate_birth_date("birth_date", date)
 
 
-@pytest.mark.parametrize(("place", "expected"), [("63220", "63220"), ("2a020", "2A020"),
-                                                  ("99100", "99100"), (None, None)])
+@pytest.mark.parametrize(
+    ("place", "expected"),
+    [("63220", "63220"), ("2a020", "2A020"), ("99100", "99100"), (None, None)],
+)
 def test_cog_codes(place: str | None, expected: str | None) -> None:
     assert validate_birth_place("birth_place", place) == expected
 
@@ -81,6 +89,13 @@ def test_bad_cog_codes(place: str) -> None:
 
 def test_unknown_field_is_refused_by_name() -> None:
     with pytest.raises(InvalidInput) as caught:
-        parse_traits_query({"birth_name": "A", "first_names": ["B"], "sex": "F",
-                            "birth_date": "2000-01-01", "birthname": "typo"})
+        parse_traits_query(
+            {
+                "birth_name": "A",
+                "first_names": ["B"],
+                "sex": "F",
+                "birth_date": "2000-01-01",
+                "birthname": "typo",
+            }
+        )
     assert caught.value.field == "birthname"

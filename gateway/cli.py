@@ -1,0 +1,133 @@
+"""``insi-gateway``: the one console command (serve, mock, dev-pki, search)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from gateway.exceptions import ConfigurationError, GatewayError
+from gateway.interfaces.answers import search_answer_json
+from gateway.interfaces.problems import problem_document
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from gateway import serving
+    from gateway.app import create_app, load_credentials
+    from gateway.settings import Settings
+
+    load_credentials(Settings.from_env(os.environ))  # fail fast, before forking workers
+    options: dict[str, Any] = {
+        "bind": args.bind,
+        "workers": args.workers,
+        "threads": args.threads,
+        "worker_class": "gthread",
+        "timeout": args.timeout,
+        "graceful_timeout": 20,
+        "keepalive": 5,
+        "accesslog": None,
+        "certfile": args.certfile,
+        "keyfile": args.keyfile,
+    }
+    serving.run(create_app, options)
+    return 0
+
+
+def _mock(args: argparse.Namespace) -> int:
+    from gateway.mock.server import serve_mock
+
+    serve_mock(bind=args.bind, pki_dir=Path(args.pki), workers=args.workers, threads=args.threads)
+    return 0
+
+
+def _dev_pki(args: argparse.Namespace) -> int:
+    from gateway.pki.devpki import generate_dev_pki
+
+    pki = generate_dev_pki(Path(args.directory))
+    files = {k: v for k, v in asdict(pki).items() if k != "passphrase"}
+    print(json.dumps(files, indent=2, default=str))
+    return 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    from gateway.app import build_service
+    from gateway.logs import configure
+    from gateway.models import CallContext
+    from gateway.service import new_message_id
+    from gateway.settings import Settings
+    from gateway.traits import parse_traits_query
+
+    request_id = str(uuid.uuid4())
+    try:
+        settings = Settings.from_env(os.environ)
+        configure(settings.log_level)
+        query = parse_traits_query(
+            {
+                "birth_name": args.birth_name,
+                "first_names": args.first_names,
+                "sex": args.sex,
+                "birth_date": args.birth_date,
+                "birth_place": args.birth_place,
+            }
+        )
+        context = CallContext(request_id=request_id, message_id=new_message_id())
+        answer = build_service(settings).search_by_traits(query, context)
+    except GatewayError as error:
+        print(json.dumps(problem_document(error, request_id=request_id), indent=2), file=sys.stderr)
+        return 2 if isinstance(error, ConfigurationError) else 1
+    print(json.dumps(search_answer_json(answer), indent=2, ensure_ascii=False))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="insi-gateway", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the gateway under gunicorn")
+    serve.add_argument("--bind", default="127.0.0.1:8080")
+    serve.add_argument("--workers", type=int, default=2)
+    serve.add_argument("--threads", type=int, default=8)
+    serve.add_argument("--timeout", type=int, default=60, help="gunicorn worker timeout (s)")
+    serve.add_argument("--certfile", help="serve HTTPS with this certificate (PEM)")
+    serve.add_argument("--keyfile", help="private key of --certfile (PEM)")
+    serve.set_defaults(run=_serve)
+
+    mock = commands.add_parser("mock", help="run the mock INSi teleservice (HTTPS, mutual TLS)")
+    mock.add_argument("--bind", default="127.0.0.1:8443")
+    mock.add_argument("--pki", required=True, help="dev PKI directory (see dev-pki)")
+    mock.add_argument("--workers", type=int, default=1)
+    mock.add_argument("--threads", type=int, default=8)
+    mock.set_defaults(run=_mock)
+
+    pki = commands.add_parser("dev-pki", help="generate the development PKI (idempotent)")
+    pki.add_argument("directory")
+    pki.set_defaults(run=_dev_pki)
+
+    search = commands.add_parser("search", help="one search by identity traits, printed as JSON")
+    search.add_argument("--birth-name", required=True)
+    search.add_argument("--first-names", nargs="+", required=True)
+    search.add_argument("--sex", required=True, choices=["F", "M"])
+    search.add_argument("--birth-date", required=True, help="YYYY-MM-DD (lunar dates allowed)")
+    search.add_argument("--birth-place", help="INSEE COG code")
+    search.set_defaults(run=_search)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except ConfigurationError as error:
+        print(f"insi-gateway: configuration error: {error.message}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""The local JSON interface (``/v1``): a thin adapter over :class:`gateway.service.InsService`.
+
+It authenticates, turns JSON into core values, calls the core, and turns
+the answer (or the error, through :mod:`gateway.interfaces.problems`) back
+into JSON. No INS rule lives here.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from gateway import logs
+from gateway.exceptions import AuthenticationFailed, GatewayError, MalformedRequest
+from gateway.interfaces.answers import search_answer_json
+from gateway.interfaces.problems import problem_document, problem_kind
+from gateway.models import CallContext
+from gateway.service import InsService, new_message_id
+from gateway.settings import ApiKeyDigest
+from gateway.traits import parse_traits_query
+
+log = logging.getLogger("gateway.requests")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+PROBLEM_JSON = "application/problem+json"
+
+api = Blueprint("ins_api", __name__, url_prefix="/v1")
+
+
+def _service() -> InsService:
+    service: InsService = current_app.extensions["insi_service"]
+    return service
+
+
+def _authenticate() -> None:
+    digest: ApiKeyDigest = current_app.extensions["insi_api_key"]
+    header = request.headers.get("Authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key or not digest.matches(key.strip()):
+        raise AuthenticationFailed("missing or wrong API key (Authorization: Bearer <key>)")
+
+
+def _json_object() -> dict[str, Any]:
+    if not request.is_json:
+        raise MalformedRequest("Content-Type must be application/json")
+    payload = request.get_json(silent=True)
+    if not isinstance(payload, dict):
+        raise MalformedRequest("body must be a JSON object")
+    return payload
+
+
+@api.post("/ins/search")
+def search() -> Response:
+    _authenticate()
+    query = parse_traits_query(_json_object())
+    context = CallContext(request_id=g.request_id, message_id=new_message_id())
+    logs.note(operation="search", message_id=context.message_id)
+    answer = _service().search_by_traits(query, context)
+    logs.note(outcome=answer.result.code.value)
+    return jsonify(search_answer_json(answer))
+
+
+def _begin() -> None:
+    presented = request.headers.get("X-Request-ID", "")
+    g.request_id = presented if _REQUEST_ID.fullmatch(presented) else str(uuid.uuid4())
+    g.started = time.perf_counter()
+    g.log_token = logs.open_scope(g.request_id)
+
+
+def _finish(response: Response) -> Response:
+    response.headers["X-Request-ID"] = g.request_id
+    scope = logs.close_scope(g.log_token)
+    fields = dict(scope.fields) if scope else {}
+    fields.setdefault("outcome", "ok" if response.status_code < 400 else "error")
+    logs.event(
+        log,
+        "request",
+        request_id=g.request_id,
+        method=request.method,
+        path=request.path,
+        status=response.status_code,
+        total_ms=round((time.perf_counter() - g.started) * 1000, 2),
+        **fields,
+    )
+    return response
+
+
+def _problem(error: BaseException) -> Response:
+    document = problem_document(error, request_id=g.get("request_id", ""))
+    logs.note(outcome=problem_kind(error).slug)
+    response = jsonify(document)
+    response.status_code = document["status"]
+    response.mimetype = PROBLEM_JSON
+    return response
+
+
+def _http_problem(error: HTTPException) -> Response:
+    status = error.code or 500
+    document = {
+        "type": f"urn:insi-gateway:problem:http-{status}",
+        "title": error.name,
+        "status": status,
+        "detail": error.description,
+        "request_id": g.get("request_id", ""),
+    }
+    logs.note(outcome=f"http-{status}")
+    response = jsonify(document)
+    response.status_code = status
+    response.mimetype = PROBLEM_JSON
+    return response
+
+
+def _unexpected(error: Exception) -> Response:
+    logs.event(log, "unexpected error", level=logging.ERROR, error_type=type(error).__name__)
+    return _problem(error)
+
+
+def install(app: Flask, service: InsService, api_key: ApiKeyDigest) -> None:
+    """Register the JSON interface, its request bookkeeping and its error mapping on ``app``."""
+    app.extensions["insi_service"] = service
+    app.extensions["insi_api_key"] = api_key
+    app.before_request(_begin)
+    app.after_request(_finish)
+    app.register_error_handler(GatewayError, _problem)
+    app.register_error_handler(HTTPException, _http_problem)
+    app.register_error_handler(Exception, _unexpected)
+    app.register_blueprint(api)

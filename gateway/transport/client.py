@@ -1,0 +1,100 @@
+"""The upstream INSi client: zeep builds envelopes from our WSDL, a :class:`Transport` moves them.
+
+The zeep ``Client`` parses the WSDL once, when the worker starts; per call
+we only ask it for an envelope (``create_message``) and hand the bytes to the
+transport. zeep's own HTTP layer is used for nothing but reading our local
+WSDL files, and refuses anything remote.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import zeep
+from lxml import etree
+
+from gateway.exceptions import ConfigurationError, UpstreamBadResponse, UpstreamUnavailable
+from gateway.models import InsResult, Operation
+from gateway.protocol.results import parse_response
+from gateway.transport.transports import Transport, UpstreamRequest, UpstreamResponse
+
+DEFAULT_WSDL = Path(__file__).resolve().parents[2] / "wsdl" / "insi.wsdl"
+
+# Strict and hostile-safe: no DTD, no entities, no external resources, no huge trees.
+ZEEP_SETTINGS = zeep.Settings(
+    strict=True,
+    forbid_dtd=True,
+    forbid_entities=True,
+    forbid_external=True,
+    xml_huge_tree=False,
+)
+
+# zeep logs whole envelopes at DEBUG: keep it quiet whatever the root level is.
+for _name in ("zeep", "zeep.transports", "zeep.wsdl", "zeep.xsd", "urllib3"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+
+
+class _LocalFilesOnly(zeep.Transport):
+    """zeep transport used only to load the WSDL: local files yes, network never."""
+
+    def load(self, url: str) -> bytes:
+        if "://" in url and not url.startswith("file://"):
+            raise ConfigurationError("INSI_WSDL", "the WSDL must not import remote documents")
+        return super().load(url)  # type: ignore[no-any-return]
+
+
+class InsiClient:
+    """Builds, sends and parses INSi calls; one instance per worker process."""
+
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        transport: Transport,
+        max_response_bytes: int,
+        wsdl: Path = DEFAULT_WSDL,
+    ) -> None:
+        if not wsdl.is_file():
+            raise ConfigurationError("INSI_WSDL", f"WSDL not found: {wsdl}")
+        self._endpoint = endpoint
+        self._transport = transport
+        self._max_bytes = max_response_bytes
+        # zeep's own timeouts are set too, though it never sends a call: no path is unbounded.
+        loader = _LocalFilesOnly(timeout=5, operation_timeout=5)
+        self._zeep = zeep.Client(str(wsdl), settings=ZEEP_SETTINGS, transport=loader)
+        self._service = self._zeep.service
+
+    def envelope(
+        self, operation: Operation, body: dict[str, Any], headers: list[etree._Element]
+    ) -> bytes:
+        """The SOAP 1.2 envelope for ``operation``, headers appended as given (signature done)."""
+        message = self._zeep.create_message(
+            self._service, operation.value, _soapheaders=headers, **body
+        )
+        return etree.tostring(message, xml_declaration=True, encoding="utf-8")
+
+    def call(
+        self, operation: Operation, body: dict[str, Any], headers: list[etree._Element]
+    ) -> InsResult:
+        """Send one call and return its parsed result, or raise an ``UpstreamError``."""
+        response = self.send(operation, self.envelope(operation, body, headers))
+        return self.parse(response)
+
+    def send(self, operation: Operation, envelope: bytes) -> UpstreamResponse:
+        content_type = f'application/soap+xml; charset=utf-8; action="{operation.action}"'
+        return self._transport.send(
+            UpstreamRequest(self._endpoint, envelope, {"Content-Type": content_type})
+        )
+
+    def parse(self, response: UpstreamResponse) -> InsResult:
+        if response.status == 503:
+            raise UpstreamUnavailable("the teleservice answered 503 (unavailable)")
+        if response.status not in (200, 500):
+            raise UpstreamBadResponse(
+                f"unexpected HTTP status {response.status}", http_status=response.status
+            )
+        return parse_response(
+            response.content, http_status=response.status, max_bytes=self._max_bytes
+        )

@@ -1,0 +1,47 @@
+"""Mutual TLS toward the teleservice: one ``ssl.SSLContext`` per worker, built from a credential.
+
+``ssl.SSLContext.load_cert_chain`` only reads files, and ``requests`` cannot
+take an encrypted key at all. The key therefore goes through an anonymous
+in-memory file (``memfd``, never on disk, visible only to this process),
+re-encrypted with a one-time random password, and the descriptor is closed
+as soon as OpenSSL has read it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import ssl
+from pathlib import Path
+
+from gateway.exceptions import CredentialError
+from gateway.pki.credentials import Credential
+
+
+def client_context(credential: Credential, *, ca_bundle: Path) -> ssl.SSLContext:
+    """Client context: TLS >= 1.2, server checked against ``ca_bundle``, our certificate loaded."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.check_hostname = True
+    context.verify_mode = ssl.CERT_REQUIRED
+    try:
+        context.load_verify_locations(cafile=str(ca_bundle))
+    except (OSError, ssl.SSLError):
+        raise CredentialError("INSI_UPSTREAM_CA", "CA bundle cannot be loaded") from None
+    _load_client_certificate(context, credential)
+    return context
+
+
+def _load_client_certificate(context: ssl.SSLContext, credential: Credential) -> None:
+    password = secrets.token_bytes(32).hex().encode()
+    material = credential.chain_pem + credential.private_key_pem(password)
+    fd = os.memfd_create("insi-client-credential", os.MFD_CLOEXEC)
+    try:
+        os.write(fd, material)
+        context.load_cert_chain(f"/proc/self/fd/{fd}", password=password)
+    except (OSError, ssl.SSLError):
+        raise CredentialError(
+            "establishment certificate", "cannot be loaded into the TLS layer"
+        ) from None
+    finally:
+        os.close(fd)

@@ -1,0 +1,138 @@
+"""Transports: how request bytes reach the teleservice and answer bytes come back.
+
+A transport is one narrow method, :meth:`Transport.send`, so the real
+mutual-TLS transport and a test double are interchangeable. The real one
+converts every ``requests``/``urllib3``/``ssl`` error into the gateway's
+exception tree here, at its boundary:
+
+- nothing was sent (refused, TLS handshake failed, connect timeout) -> ``UpstreamUnavailable``;
+- sent but no complete answer in time -> ``UpstreamTimeout`` (outcome unknown);
+- connection broken while reading -> ``UpstreamUnavailable``;
+- answer larger than the cap -> ``UpstreamBadResponse``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from gateway.exceptions import UpstreamBadResponse, UpstreamTimeout, UpstreamUnavailable
+from gateway.pki.credentials import Credential
+from gateway.transport.tls import client_context
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    url: str
+    body: bytes
+    headers: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamResponse:
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+    elapsed: float
+
+
+class Transport(Protocol):
+    """Send one request, return its answer or raise an ``UpstreamError``."""
+
+    def send(self, request: UpstreamRequest) -> UpstreamResponse: ...
+
+
+class _ContextAdapter(HTTPAdapter):
+    """An adapter whose pools all use our SSL context (client certificate, TLS >= 1.2)."""
+
+    def __init__(self, context: Any, *, pool_size: int) -> None:
+        self._context = context
+        super().__init__(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["ssl_context"] = self._context
+        super().init_poolmanager(*args, **kwargs)
+
+
+class MutualTlsTransport:
+    """``requests`` session doing mutual TLS, keeping connections (and TLS sessions) alive.
+
+    Built once per worker process; ``requests.Session`` with a pooled
+    adapter is safe to share between the worker's threads for ``post``.
+    """
+
+    def __init__(
+        self,
+        credential: Credential,
+        *,
+        ca_bundle: Path,
+        connect_timeout: float,
+        read_timeout: float,
+        max_response_bytes: int,
+        pool_size: int = 16,
+    ) -> None:
+        self._timeout = (connect_timeout, read_timeout)
+        self._max_bytes = max_response_bytes
+        self._session = requests.Session()
+        self._session.trust_env = False  # no proxy or CA bundle from the environment
+        self._session.verify = str(ca_bundle)
+        adapter = _ContextAdapter(
+            client_context(credential, ca_bundle=ca_bundle), pool_size=pool_size
+        )
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", _RefusePlainHttp())
+
+    def send(self, request: UpstreamRequest) -> UpstreamResponse:
+        started = time.perf_counter()
+        try:
+            with self._session.post(
+                request.url,
+                data=request.body,
+                headers=dict(request.headers),
+                timeout=self._timeout,
+                stream=True,
+                allow_redirects=False,
+            ) as response:
+                content = self._read_capped(response)
+                return UpstreamResponse(
+                    status=response.status_code,
+                    headers=dict(response.headers),
+                    content=content,
+                    elapsed=time.perf_counter() - started,
+                )
+        except requests.exceptions.ConnectTimeout:
+            raise UpstreamUnavailable("connection to the teleservice timed out") from None
+        except (requests.exceptions.ReadTimeout, TimeoutError):
+            raise UpstreamTimeout("the teleservice did not answer in time") from None
+        except requests.exceptions.SSLError:
+            raise UpstreamUnavailable("TLS handshake with the teleservice failed") from None
+        except requests.exceptions.RequestException as exc:
+            raise UpstreamUnavailable(f"teleservice unreachable ({type(exc).__name__})") from None
+
+    def _read_capped(self, response: requests.Response) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(chunk_size=64 * 1024):
+            size += len(chunk)
+            if size > self._max_bytes:
+                raise UpstreamBadResponse(
+                    f"answer larger than {self._max_bytes} bytes", http_status=response.status_code
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def close(self) -> None:
+        self._session.close()
+
+
+class _RefusePlainHttp(HTTPAdapter):
+    """The teleservice is only ever reached over HTTPS."""
+
+    def send(self, *args: Any, **kwargs: Any) -> requests.Response:
+        raise requests.exceptions.InvalidSchema("plain http is refused toward the teleservice")

@@ -1,0 +1,129 @@
+"""The service core and the zeep client, over a recording test transport.
+
+The transport is the one narrow seam designed for this (httpx-style): the
+double records the envelope the gateway would send and answers bytes from
+``tests/fixtures/upstream``. End-to-end behaviour against the real mock is
+in ``tests/integration``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from gateway import ns
+from gateway.exceptions import UpstreamBadResponse, UpstreamFault, UpstreamUnavailable
+from gateway.models import CallContext, CertificateMode, ResultCode, SoftwareIdentity, TraitsQuery
+from gateway.pki.credentials import load_credential
+from gateway.pki.devpki import DEV_STRUCTURE_ID, DevPki
+from gateway.protocol.signing import VihfSigner
+from gateway.service import InsService
+from gateway.transport.client import InsiClient
+from gateway.transport.transports import UpstreamRequest, UpstreamResponse
+from tests.support.contract import validate_envelope
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "upstream"
+QUERY = TraitsQuery("ADRTROIS", ("DOMINIQUE",), "F", "1997-02-26", "2A020")
+SOFTWARE = SoftwareIdentity(idam="IDAM-1", name="insi-gateway", version="0.1.0", instance="t-1")
+
+
+@dataclass
+class RecordingTransport:
+    status: int = 200
+    content: bytes = field(default_factory=lambda: (FIXTURES / "found_prefixed.xml").read_bytes())
+    sent: list[UpstreamRequest] = field(default_factory=list)
+
+    def send(self, request: UpstreamRequest) -> UpstreamResponse:
+        self.sent.append(request)
+        return UpstreamResponse(self.status, {}, self.content, 0.001)
+
+
+def _service(transport: RecordingTransport, dev_pki: DevPki, *, signed: bool) -> InsService:
+    client = InsiClient(
+        endpoint="https://127.0.0.1:1/lps", transport=transport, max_response_bytes=1 << 20
+    )
+    credential = load_credential(dev_pki.insi_manu.p12, dev_pki.passphrase, setting="t")
+    return InsService(
+        client=client,
+        signers={CertificateMode.MANU: VihfSigner(credential)} if signed else {},
+        software=SOFTWARE,
+        emitter=DEV_STRUCTURE_ID,
+        structure_id=DEV_STRUCTURE_ID,
+        clock=lambda: datetime(2026, 11, 23, 19, 0, tzinfo=UTC),
+    )
+
+
+def _context() -> CallContext:
+    return CallContext(request_id="r-1", message_id="uuid:6f1c1d9e-1f44-4d7c-9a39-2d0b8b1e7a10")
+
+
+@pytest.mark.parametrize("signed", [True, False])
+def test_sent_envelope_follows_the_official_contract(
+    dev_pki: DevPki, reference_dir: Path, signed: bool
+) -> None:
+    transport = RecordingTransport()
+
+    _service(transport, dev_pki, signed=signed).search_by_traits(QUERY, _context())
+
+    (request,) = transport.sent
+    validate_envelope(request.body, reference_dir)
+    envelope = etree.fromstring(request.body)
+    header_tags = [child.tag for child in envelope.find(ns.qname(ns.SOAP12_ENV, "Header"))]
+    assert (ns.qname(ns.WSSE, "Security") in header_tags) is signed
+    assert header_tags[-4:] == [
+        ns.qname(ns.WSA, "Action"),
+        ns.qname(ns.WSA, "MessageID"),
+        ns.qname(ns.CTXLPS, "ContexteLPS"),
+        ns.qname(ns.CTXBAM, "ContexteBAM"),
+    ]
+    action = "urn:ServiceIdentiteCertifiee:1.0.0:rechercherInsAvecTraitsIdentite"
+    assert request.headers["Content-Type"] == (
+        f'application/soap+xml; charset=utf-8; action="{action}"'
+    )
+    assert envelope.findtext(f".//{{{ns.WSA}}}MessageID") == _context().message_id
+
+
+def test_body_carries_the_normalised_traits(dev_pki: DevPki) -> None:
+    transport = RecordingTransport()
+
+    _service(transport, dev_pki, signed=False).search_by_traits(QUERY, _context())
+
+    body = etree.fromstring(transport.sent[0].body).find(f".//{{{ns.INSI_RECSANS}}}RECSANSVITALE")
+    assert [(child.tag.split("}")[1], child.text) for child in body] == [
+        ("NomNaissance", "ADRTROIS"),
+        ("Prenom", "DOMINIQUE"),
+        ("Sexe", "F"),
+        ("DateNaissance", "1997-02-26"),
+        ("LieuNaissance", "2A020"),
+    ]
+
+
+def test_found_answer_is_parsed(dev_pki: DevPki) -> None:
+    answer = _service(RecordingTransport(), dev_pki, signed=True).search_by_traits(
+        QUERY, _context()
+    )
+
+    assert answer.result.code is ResultCode.FOUND
+    assert answer.result.ins is not None
+
+
+@pytest.mark.parametrize(
+    ("status", "fixture", "error"),
+    [
+        (503, "not_found.xml", UpstreamUnavailable),
+        (404, "not_found.xml", UpstreamBadResponse),
+        (500, "fault_desir_560.xml", UpstreamFault),
+        (500, "html_error.html", UpstreamBadResponse),
+    ],
+)
+def test_http_statuses_become_typed_errors(
+    dev_pki: DevPki, status: int, fixture: str, error: type[Exception]
+) -> None:
+    transport = RecordingTransport(status=status, content=(FIXTURES / fixture).read_bytes())
+
+    with pytest.raises(error):
+        _service(transport, dev_pki, signed=False).search_by_traits(QUERY, _context())
