@@ -11,7 +11,6 @@ SAML2: Final = "urn:oasis:names:tc:SAML:2.0:assertion"
 DS: Final = "http://www.w3.org/2000/09/xmldsig#"
 XSI: Final = "http://www.w3.org/2001/XMLSchema-instance"
 XML: Final = "http://www.w3.org/XML/1998/namespace"  # xml:lang on SOAP 1.2 Reason/Text
-XML_NS: Final = "http://www.w3.org/XML/1998/namespace"  # xml:lang on SOAP 1.2 Reason/Text
 
 CTXLPS: Final = "urn:siram:lps:ctxlps"
 CTXBAM: Final = "urn:siram:bam:ctxbam"

@@ -45,4 +45,7 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
 
 def run(factory: Callable[[], WsgiApp], options: Mapping[str, Any]) -> None:
     """Serve until SIGTERM/SIGINT (graceful: in-flight requests finish)."""
-    GunicornServer(factory, {"ssl_context": tls_server_context, **options}).run()
+    # gunicorn's control socket defaults to one path under $HOME shared by every server of
+    # the same user: concurrent servers (gateway, mock, test servers) would fight over it.
+    defaults = {"ssl_context": tls_server_context, "control_socket_disable": True}
+    GunicornServer(factory, {**defaults, **options}).run()

@@ -40,3 +40,9 @@ def test_a_wrong_key_does_not_match() -> None:
 )
 def test_oid_kinds(oid: str, kind: str | None, test: bool | None) -> None:
     assert (oid_kind(oid), oid_is_test(oid)) == (kind, test)
+
+
+@pytest.mark.parametrize("number", ["29702", "297022X020778", "29702AA020778"])
+def test_what_is_not_a_matricule_has_no_key(number: str) -> None:
+    with pytest.raises(ValueError, match="matricule"):
+        compute_key(number)

@@ -1,0 +1,77 @@
+"""Serving the mock teleservice under real gunicorn, HTTPS with mutual TLS, like the real one.
+
+The client certificate is required at the TLS layer and must chain to the
+dev CA bundle; a client without one (or from another CA) never reaches the
+app. The app itself is built inside each worker from the environment, so a
+test starts the server with the ``MOCK_*`` variables it wants.
+
+``insi-gateway mock --bind HOST:PORT --pki DIR`` calls :func:`serve_mock`;
+``python -m gateway.mock.server`` does the same without the gateway's CLI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import ssl
+from collections.abc import Sequence
+from pathlib import Path
+
+from gateway.exceptions import ConfigurationError
+from gateway.mock.app import MockApp, create_mock_app
+from gateway.mock.settings import CA_BUNDLE_NAME, MockSettings
+from gateway.serving import run
+
+SERVER_CERT_NAME = "mock-server.pem"
+SERVER_KEY_NAME = "mock-server.key"
+
+
+def build_app(pki_dir: Path) -> MockApp:
+    """gunicorn app factory: read ``MOCK_*`` settings in the worker, after the fork."""
+    return create_mock_app(MockSettings.from_env(os.environ, pki_dir=pki_dir))
+
+
+def tls_options(pki_dir: Path) -> dict[str, object]:
+    """gunicorn TLS settings: server cert+chain, clear key, client cert required from the dev CA."""
+    paths = {name: pki_dir / name for name in (SERVER_CERT_NAME, SERVER_KEY_NAME, CA_BUNDLE_NAME)}
+    missing = [name for name, path in paths.items() if not path.is_file()]
+    if missing:
+        raise ConfigurationError("pki_dir", f"missing in {pki_dir}: {', '.join(missing)}")
+    return {
+        "certfile": str(paths[SERVER_CERT_NAME]),
+        "keyfile": str(paths[SERVER_KEY_NAME]),
+        "ca_certs": str(paths[CA_BUNDLE_NAME]),
+        "cert_reqs": int(ssl.CERT_REQUIRED),
+    }
+
+
+def serve_mock(*, bind: str, pki_dir: Path, workers: int = 1, threads: int = 8) -> None:
+    """Serve the mock on ``bind`` until SIGTERM/SIGINT (fails fast if the PKI is incomplete)."""
+    pki_dir = pki_dir.resolve()
+    MockSettings.from_env(os.environ, pki_dir=pki_dir)  # refuse bad MOCK_* before forking
+    options = {
+        "bind": [bind],
+        "workers": workers,
+        "threads": threads,
+        "accesslog": "-",
+        "errorlog": "-",
+        "proc_name": "insi-mock",
+        **tls_options(pki_dir),
+    }
+    run(functools.partial(build_app, pki_dir), options)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m gateway.mock.server --bind 127.0.0.1:8443 --pki DIR``."""
+    parser = argparse.ArgumentParser(prog="python -m gateway.mock.server", description=__doc__)
+    parser.add_argument("--bind", default="127.0.0.1:8443", help="HOST:PORT to listen on")
+    parser.add_argument("--pki", type=Path, required=True, help="dev PKI directory")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=8)
+    args = parser.parse_args(argv)
+    serve_mock(bind=args.bind, pki_dir=args.pki, workers=args.workers, threads=args.threads)
+
+
+if __name__ == "__main__":
+    main()
