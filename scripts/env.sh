@@ -1,0 +1,28 @@
+# Shared by scripts/demo and scripts/test: one way to build the virtualenv.
+# Sourced, not executed.
+
+PYTHON="${PYTHON:-}"
+if [ -z "$PYTHON" ]; then
+  for candidate in python3.11 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 \
+      && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+      PYTHON="$candidate"; break
+    fi
+  done
+fi
+if [ -z "$PYTHON" ]; then
+  echo "insi-gateway needs Python 3.11 (spyne does not import on 3.12+)" >&2
+  exit 1
+fi
+
+VENV="${VENV:-.venv}"
+
+# ensure_venv EXTRAS: create .venv if needed and install the project (editable) with EXTRAS.
+ensure_venv() {
+  local extras="$1"
+  if [ ! -x "$VENV/bin/python" ]; then
+    "$PYTHON" -m venv "$VENV"
+  fi
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".${extras}"
+}

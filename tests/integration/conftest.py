@@ -1,0 +1,170 @@
+"""Integration fixtures: the real mock teleservice and the real gateway, under gunicorn.
+
+Both listen on free ports of 127.0.0.1 over HTTPS; the gateway reaches the
+mock with mutual TLS using the generated dev PKI. Nothing is patched.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from gateway.pki.devpki import DevPki
+from tests.integration.servers import CLI, LOOPBACK, ServerProcess, free_port, port_open
+
+API_KEY = "integration-test-key-0123456789"
+IDAM = "INSI-GW-DEV-IDAM"
+
+
+@dataclass
+class MockServer:
+    port: int
+    request_log: Path
+    process: ServerProcess
+
+    @property
+    def url(self) -> str:
+        return f"https://{LOOPBACK}:{self.port}/lps"
+
+    def logged_requests(self) -> list[dict[str, Any]]:
+        if not self.request_log.exists():
+            return []
+        lines = self.request_log.read_text().splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+
+
+@dataclass
+class GatewayServer:
+    port: int
+    ca_bundle: Path
+    process: ServerProcess
+    api_key: str = API_KEY
+    session: requests.Session = field(default_factory=requests.Session)
+
+    @property
+    def base_url(self) -> str:
+        return f"https://localhost:{self.port}"
+
+    def post(
+        self,
+        path: str,
+        payload: Any = None,
+        *,
+        data: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        key: str | None = None,
+    ) -> requests.Response:
+        sent = {"Authorization": f"Bearer {key if key is not None else self.api_key}"}
+        if payload is not None:
+            sent["Content-Type"] = "application/json"
+            data = json.dumps(payload).encode()
+        sent.update(headers or {})
+        return self.session.post(
+            self.base_url + path, data=data, headers=sent, verify=str(self.ca_bundle), timeout=60
+        )
+
+
+def start_mock(dev_pki: DevPki, log_dir: Path, **env: str) -> MockServer:
+    port = free_port()
+    request_log = log_dir / f"mock-{port}-requests.jsonl"
+    process = ServerProcess(
+        f"mock-{port}",
+        [*CLI, "mock", "--bind", f"{LOOPBACK}:{port}", "--pki", str(dev_pki.directory)],
+        {"MOCK_REQUEST_LOG": str(request_log), "MOCK_ALLOWED_IDAM": IDAM, **env},
+        log_dir,
+    )
+    process.wait_until(lambda: port_open(port))
+    return MockServer(port, request_log, process)
+
+
+def gateway_env(dev_pki: DevPki, upstream_url: str, **overrides: str) -> dict[str, str]:
+    env = {
+        "INSI_UPSTREAM_URL": upstream_url,
+        "INSI_UPSTREAM_CA": str(dev_pki.ca_bundle),
+        "INSI_CERT_MANU": str(dev_pki.insi_manu.p12),
+        "INSI_CERT_MANU_PASSPHRASE": dev_pki.passphrase,
+        "INSI_CERT_AUTO": str(dev_pki.insi_auto.p12),
+        "INSI_CERT_AUTO_PASSPHRASE": dev_pki.passphrase,
+        "INSI_IDAM": IDAM,
+        "GATEWAY_API_KEY": API_KEY,
+        "INSI_READ_TIMEOUT": "10",
+    }
+    env.update(overrides)
+    return env
+
+
+def start_gateway(dev_pki: DevPki, log_dir: Path, env: Mapping[str, str]) -> GatewayServer:
+    port = free_port()
+    process = ServerProcess(
+        f"gateway-{port}",
+        [
+            *CLI,
+            "serve",
+            "--bind",
+            f"{LOOPBACK}:{port}",
+            "--workers",
+            "1",
+            "--threads",
+            "4",
+            "--certfile",
+            str(dev_pki.mock_server.pem),
+            "--keyfile",
+            str(dev_pki.mock_server.key),
+        ],
+        env,
+        log_dir,
+    )
+    server = GatewayServer(port, dev_pki.ca_bundle, process)
+
+    def healthy() -> bool:
+        try:
+            return server.session.get(
+                server.base_url + "/healthz", verify=str(dev_pki.ca_bundle), timeout=1
+            ).ok
+        except requests.RequestException:
+            return False
+
+    process.wait_until(healthy)
+    return server
+
+
+@pytest.fixture(scope="session")
+def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("servers")
+
+
+@pytest.fixture(scope="session")
+def mock_server(dev_pki: DevPki, log_dir: Path) -> Iterator[MockServer]:
+    server = start_mock(dev_pki, log_dir)
+    yield server
+    server.process.stop()
+
+
+GatewayFactory = Callable[..., GatewayServer]
+
+
+@pytest.fixture(scope="session")
+def gateway_factory(dev_pki: DevPki, log_dir: Path) -> Iterator[GatewayFactory]:
+    """Start extra gateways with other settings (``upstream_url`` + env overrides)."""
+    started: list[GatewayServer] = []
+
+    def start(upstream_url: str, **overrides: str) -> GatewayServer:
+        server = start_gateway(dev_pki, log_dir, gateway_env(dev_pki, upstream_url, **overrides))
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.process.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway(gateway_factory: GatewayFactory, mock_server: MockServer) -> GatewayServer:
+    """The default gateway: signing on, INSI-MANU, in front of the default mock."""
+    return gateway_factory(mock_server.url)
