@@ -23,6 +23,11 @@ ensure_venv() {
   if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
   fi
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".${extras}"
+  local log="$VENV/pip-install.log"
+  if ! "$VENV/bin/python" -m pip install --disable-pip-version-check -e ".${extras}" >"$log" 2>&1
+  then
+    cat "$log" >&2
+    echo "pip install failed (log above, kept in $log)" >&2
+    exit 1
+  fi
 }
