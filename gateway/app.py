@@ -75,6 +75,7 @@ def build_service(settings: Settings) -> InsService:
         ),
         emitter=emitter,
         structure_id=structure_id,
+        strategy=settings.first_name_strategy,
     )
 
 

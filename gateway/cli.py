@@ -59,15 +59,15 @@ def _search(args: argparse.Namespace) -> int:
     from gateway.app import build_service
     from gateway.logs import configure
     from gateway.models import CallContext
+    from gateway.queries import search_query
     from gateway.service import new_message_id
     from gateway.settings import Settings
-    from gateway.traits import parse_traits_query
 
     request_id = str(uuid.uuid4())
     try:
         settings = Settings.from_env(os.environ)
         configure(settings.log_level)
-        query = parse_traits_query(
+        query = search_query(
             {
                 "birth_name": args.birth_name,
                 "first_names": args.first_names,

@@ -14,6 +14,7 @@ clear) and inherit from a builtin where callers may reasonably catch that.
     GatewayError
     ├── InvalidInput (ValueError)               a field of the caller's request is wrong
     │   └── MalformedRequest                    the body is not parseable at all
+    ├── IdentityNotEligible                     local identity flagged doubtful/fictitious
     ├── AuthenticationFailed (PermissionError)  missing or wrong API key
     ├── ConfigurationError                      settings unusable (startup only)
     │   └── CredentialError                     certificate / key unusable
@@ -51,6 +52,20 @@ class MalformedRequest(InvalidInput):
 
     def __init__(self, reason: str) -> None:
         super().__init__("body", reason)
+
+
+class IdentityNotEligible(GatewayError):
+    """The local identity carries a flag (``douteuse``, ``fictive``) that forbids calling the RNIV.
+
+    The INS référentiel (RNIV) forbids querying the teleservice for such an
+    identity: the application must resolve the doubt first.
+    """
+
+    def __init__(self, flags: tuple[str, ...]) -> None:
+        super().__init__(
+            f"identity flagged {', '.join(flags)}: the teleservice must not be called for it"
+        )
+        self.flags = flags
 
 
 class AuthenticationFailed(GatewayError, PermissionError):

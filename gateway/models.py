@@ -61,6 +61,37 @@ class TraitsQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class MatriculeRef:
+    """A matricule as a caller gives it (13 characters + key), e.g. read on a Vitale card."""
+
+    number: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class VitaleQuery:
+    """A search with Vitale card data (``RECVITALE``); at least one matricule is set."""
+
+    beneficiary: MatriculeRef | None
+    holder: MatriculeRef | None
+    birth_name: str
+    birth_date: str
+    birth_rank: str
+
+
+class IdentityFlag(enum.StrEnum):
+    """Attributes of the local identity (INS référentiel); some forbid calling the teleservice."""
+
+    DOUBTFUL = "douteuse"
+    FICTITIOUS = "fictive"
+    HOMONYM = "homonyme"
+
+    @property
+    def blocks_teleservice(self) -> bool:
+        return self in (IdentityFlag.DOUBTFUL, IdentityFlag.FICTITIOUS)
+
+
+@dataclass(frozen=True, slots=True)
 class Ins:
     """An INS: matricule (13 characters), its 2-digit key, and the OID of its kind."""
 
@@ -92,6 +123,14 @@ class InsResult:
     ins: Ins | None = None
     identity: OfficialIdentity | None = None
     history: tuple[Ins, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyQuery:
+    """An INS the application holds, with the traits it holds for the same person."""
+
+    ins: Ins
+    traits: TraitsQuery
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,8 @@ Interfaces (JSON, SOAP, CLI) only translate to and from this module.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -18,19 +20,27 @@ from lxml import etree
 
 from gateway import logs
 from gateway.exceptions import ConfigurationError
+from gateway.matricule import key_matches
 from gateway.models import (
     CallContext,
     CertificateMode,
     InsResult,
     Operation,
+    ResultCode,
     SoftwareIdentity,
     TraitsQuery,
+    VerifyQuery,
+    VitaleQuery,
 )
-from gateway.protocol.bodies import traits_search_body
+from gateway.protocol.bodies import traits_search_body, vitale_search_body
 from gateway.protocol.headers import build_headers
 from gateway.protocol.signing import VihfSigner, security_header
 from gateway.protocol.vihf import build_assertion
+from gateway.strategy import FirstNameStrategy, attempts
 from gateway.transport.client import InsiClient
+from gateway.verdicts import Difference, Verdict, judge
+
+log = logging.getLogger("gateway.service")
 
 
 def new_message_id() -> str:
@@ -43,16 +53,36 @@ def utc_now() -> datetime:
 
 
 @dataclass(frozen=True, slots=True)
+class Attempt:
+    """One upstream call of a search: the ``Prenom`` sent, the CR it got, its ``wsa:MessageID``."""
+
+    first_names: str
+    code: ResultCode
+    message_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class SearchAnswer:
     """A completed search: the normalised query that was sent and what came back."""
 
-    query: TraitsQuery
+    query: TraitsQuery | VitaleQuery
     result: InsResult
     context: CallContext
+    attempts: tuple[Attempt, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyAnswer:
+    """The verdict on an INS held locally, with the search it rests on."""
+
+    query: VerifyQuery
+    verdict: Verdict
+    differences: tuple[Difference, ...]
+    search: SearchAnswer
 
 
 class InsService:
-    """Searches the INS through the teleservice; one instance per worker process.
+    """Searches and verifies INS through the teleservice; one instance per worker process.
 
     ``signers`` maps each certificate mode to the signer of its establishment
     certificate; an empty mapping means ``INSI_SIGNING=none`` (no ``wsse:Security``).
@@ -66,6 +96,7 @@ class InsService:
         software: SoftwareIdentity,
         emitter: str,
         structure_id: str,
+        strategy: FirstNameStrategy = FirstNameStrategy.PROGRESSIVE,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._client = client
@@ -73,13 +104,32 @@ class InsService:
         self._software = software
         self._emitter = emitter
         self._structure_id = structure_id
+        self._strategy = strategy
         self._clock = clock
 
     def search_by_traits(self, query: TraitsQuery, context: CallContext) -> SearchAnswer:
-        """One ``rechercherInsAvecTraitsIdentite`` call with all the query's first names."""
-        body = traits_search_body(query, " ".join(query.first_names))
-        result = self._call(Operation.SEARCH_TRAITS, body, context)
-        return SearchAnswer(query=query, result=result, context=context)
+        """``rechercherInsAvecTraitsIdentite``, first names sent by the configured strategy."""
+        tried: list[Attempt] = []
+        for first_names in attempts(query.first_names, self._strategy):
+            if tried:  # every upstream message has its own wsa:MessageID
+                context = dataclasses.replace(context, message_id=new_message_id())
+            body = traits_search_body(query, first_names)
+            result = self._call(Operation.SEARCH_TRAITS, body, context)
+            tried.append(Attempt(first_names, result.code, context.message_id))
+            if result.code is not ResultCode.NOT_FOUND:
+                break
+        return SearchAnswer(query, result, context, tuple(tried))
+
+    def search_by_vitale(self, query: VitaleQuery, context: CallContext) -> SearchAnswer:
+        """``rechercherInsAvecCarteVitale`` with the card's data."""
+        result = self._call(Operation.SEARCH_VITALE, vitale_search_body(query), context)
+        return SearchAnswer(query, result, context)
+
+    def verify(self, query: VerifyQuery, context: CallContext) -> VerifyAnswer:
+        """A traits search, judged against the INS the application holds."""
+        search = self.search_by_traits(query.traits, context)
+        verdict, differences = judge(query.ins, query.traits, search.result)
+        return VerifyAnswer(query, verdict, differences, search)
 
     def _call(
         self, operation: Operation, body: dict[str, object], context: CallContext
@@ -91,7 +141,7 @@ class InsService:
         finally:
             logs.note_upstream(operation=operation.value, seconds=time.perf_counter() - started)
         logs.note_upstream(status=response.status)
-        return self._client.parse(response)
+        return _checked(self._client.parse(response))
 
     def _headers(self, operation: Operation, context: CallContext) -> list[etree._Element]:
         now = self._clock()
@@ -108,3 +158,24 @@ class InsService:
             structure_id=self._structure_id, software=self._software, context=context, now=now
         )
         return security_header(signer.sign(assertion))
+
+
+def _checked(result: InsResult) -> InsResult:
+    """Drop history entries repeating the active INS; warn about keys that do not verify.
+
+    A key that fails the 97-mod check is still returned (the teleservice is
+    the authority); answers flag it (``key_valid``) and ops see a warning.
+    """
+    if result.ins is None:
+        return result
+    active = (result.ins.matricule, result.ins.key)
+    history = tuple(h for h in result.history if (h.matricule, h.key) != active)
+    bad_keys = sum(not key_matches(i.matricule, i.key) for i in (result.ins, *history))
+    if bad_keys:
+        logs.event(
+            log,
+            "teleservice returned an INS whose key does not verify",
+            level=logging.WARNING,
+            count=bad_keys,
+        )
+    return dataclasses.replace(result, history=history)

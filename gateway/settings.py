@@ -13,8 +13,10 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from gateway.exceptions import ConfigurationError
+from gateway.strategy import FirstNameStrategy
 
 
 class Secret:
@@ -84,6 +86,7 @@ class Settings:
     software_instance: str
     emitter: str | None
     signing: SigningMode
+    first_name_strategy: FirstNameStrategy
     api_key: ApiKeyDigest
     connect_timeout: float
     read_timeout: float
@@ -115,6 +118,9 @@ class Settings:
             software_instance=reader.optional("INSI_SOFTWARE_INSTANCE", "insi-gateway-1"),
             emitter=env.get("INSI_EMITTER") or None,
             signing=reader.choice("INSI_SIGNING", SigningMode, SigningMode.VIHF),
+            first_name_strategy=reader.choice(
+                "INSI_FIRST_NAME_STRATEGY", FirstNameStrategy, FirstNameStrategy.PROGRESSIVE
+            ),
             api_key=ApiKeyDigest.of(reader.required("GATEWAY_API_KEY")),
             connect_timeout=reader.positive_float("INSI_CONNECT_TIMEOUT", 3.05),
             read_timeout=reader.positive_float("INSI_READ_TIMEOUT", 15.0),
@@ -124,6 +130,9 @@ class Settings:
             pseudonym_key=reader.secret("GATEWAY_PSEUDONYM_KEY")
             or Secret(reader.required("GATEWAY_API_KEY")),
         )
+
+
+_Choice = TypeVar("_Choice", bound=enum.Enum)
 
 
 class _EnvReader:
@@ -169,7 +178,7 @@ class _EnvReader:
             raise ConfigurationError(name, "must be greater than zero")
         return value
 
-    def choice(self, name: str, kind: type[SigningMode], default: SigningMode) -> SigningMode:
+    def choice(self, name: str, kind: type[_Choice], default: _Choice) -> _Choice:
         raw = self._env.get(name, "").strip().lower()
         if not raw:
             return default

@@ -6,8 +6,8 @@ expanded, only letters A-Z, space, hyphen and apostrophe, separators cleaned.
 Every refusal names the field and says why (the offending character, never
 the whole value: it is health data).
 
-Both local interfaces (JSON, SOAP) call :func:`parse_traits_query`; no
-adapter validates on its own.
+Both local interfaces (JSON, SOAP) reach these rules through
+:mod:`gateway.queries`; no adapter validates on its own.
 """
 
 from __future__ import annotations
@@ -111,11 +111,8 @@ def validate_birth_place(field: str, value: object) -> str | None:
     return value.upper()
 
 
-def parse_traits_query(fields: Mapping[str, object]) -> TraitsQuery:
-    """Validate and normalise the traits of a search request into a :class:`TraitsQuery`."""
-    unknown = sorted(set(fields) - TRAITS_FIELDS)
-    if unknown:
-        raise InvalidInput(unknown[0], "is not a known field")
+def traits_query(fields: Mapping[str, object]) -> TraitsQuery:
+    """Validate and normalise the five traits into a :class:`TraitsQuery` (other keys ignored)."""
     for name in ("birth_name", "first_names", "sex", "birth_date"):
         if fields.get(name) is None:
             raise InvalidInput(name, "is required")

@@ -1,12 +1,22 @@
-"""Answers in the local interfaces' vocabulary, built once for JSON, SOAP and the CLI."""
+"""Answers in the local interfaces' vocabulary, built once for JSON, SOAP and the CLI.
+
+An identity obtained from the teleservice gets the RNIV status ``RECUP``
+(récupérée): only the application, after checking an identity document,
+can raise it to ``QUAL`` (qualifiée) or ``VALI`` (validée).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from gateway.matricule import oid_is_test, oid_kind
-from gateway.models import Ins, OfficialIdentity, TraitsQuery
-from gateway.service import SearchAnswer
+from gateway.matricule import key_matches, oid_is_test, oid_kind
+from gateway.models import Ins, OfficialIdentity, ResultCode, TraitsQuery, VitaleQuery
+from gateway.service import SearchAnswer, VerifyAnswer
+
+RETRIEVED_STATUS = "RECUP"
+MULTIPLE_HINT = (
+    "several identities match: send every birth first name and the birth place to narrow the search"
+)
 
 
 def ins_json(ins: Ins) -> dict[str, Any]:
@@ -16,6 +26,7 @@ def ins_json(ins: Ins) -> dict[str, Any]:
         "oid": ins.oid,
         "kind": oid_kind(ins.oid),
         "test": oid_is_test(ins.oid),
+        "key_valid": key_matches(ins.matricule, ins.key),
     }
     if ins.start_date:
         data["start_date"] = ins.start_date
@@ -35,7 +46,16 @@ def identity_json(identity: OfficialIdentity) -> dict[str, Any]:
     }
 
 
-def query_json(query: TraitsQuery) -> dict[str, Any]:
+def query_json(query: TraitsQuery | VitaleQuery) -> dict[str, Any]:
+    """What was sent, normalised, so the application sees what the teleservice saw."""
+    if isinstance(query, VitaleQuery):
+        return {
+            "beneficiary_matricule": _ref(query.beneficiary),
+            "holder_matricule": _ref(query.holder),
+            "birth_name": query.birth_name,
+            "birth_date": query.birth_date,
+            "birth_rank": query.birth_rank,
+        }
     return {
         "birth_name": query.birth_name,
         "first_names": list(query.first_names),
@@ -45,17 +65,50 @@ def query_json(query: TraitsQuery) -> dict[str, Any]:
     }
 
 
+def _ref(ref: Any) -> str | None:
+    return f"{ref.number}{ref.key}" if ref else None
+
+
 def search_answer_json(answer: SearchAnswer) -> dict[str, Any]:
-    """The ``POST /v1/ins/search`` answer body."""
+    """The answer of both searches (traits, Vitale)."""
     result = answer.result
-    return {
+    found = result.code is ResultCode.FOUND
+    data: dict[str, Any] = {
         "status": result.code.status,
         "code": result.code.value,
         "label": result.label,
         "ins": ins_json(result.ins) if result.ins else None,
         "identity": identity_json(result.identity) if result.identity else None,
+        "identity_status": RETRIEVED_STATUS if found else None,
         "history": [ins_json(entry) for entry in result.history],
         "sent": query_json(answer.query),
         "message_id": answer.context.message_id,
         "request_id": answer.context.request_id,
+    }
+    if answer.attempts:
+        data["attempts"] = [
+            {"first_names": a.first_names, "code": a.code.value, "message_id": a.message_id}
+            for a in answer.attempts
+        ]
+    if result.code is ResultCode.MULTIPLE:
+        data["hint"] = MULTIPLE_HINT
+    return data
+
+
+def verify_answer_json(answer: VerifyAnswer) -> dict[str, Any]:
+    """The verdict, the differences with their official values, and the official identity."""
+    search = search_answer_json(answer.search)
+    return {
+        "verdict": answer.verdict.value,
+        "differences": [
+            {"field": d.field, "given": d.given, "official": d.official} for d in answer.differences
+        ],
+        "ins": search["ins"],
+        "identity": search["identity"],
+        "identity_status": search["identity_status"],
+        "history": search["history"],
+        "attempts": search.get("attempts", []),
+        "hint": search.get("hint"),
+        "message_id": search["message_id"],
+        "request_id": search["request_id"],
     }

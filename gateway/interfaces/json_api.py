@@ -18,12 +18,14 @@ from werkzeug.exceptions import HTTPException
 
 from gateway import logs
 from gateway.exceptions import AuthenticationFailed, GatewayError, MalformedRequest
-from gateway.interfaces.answers import search_answer_json
+from gateway.interfaces import fhir
+from gateway.interfaces.answers import search_answer_json, verify_answer_json
+from gateway.interfaces.batch import verify_batch
 from gateway.interfaces.problems import problem_document, problem_kind
 from gateway.models import CallContext
+from gateway.queries import search_query, verify_query, vitale_query
 from gateway.service import InsService, new_message_id
 from gateway.settings import ApiKeyDigest
-from gateway.traits import parse_traits_query
 
 log = logging.getLogger("gateway.requests")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -45,24 +47,62 @@ def _authenticate() -> None:
         raise AuthenticationFailed("missing or wrong API key (Authorization: Bearer <key>)")
 
 
-def _json_object() -> dict[str, Any]:
+def _json_payload() -> object:
     if not request.is_json:
         raise MalformedRequest("Content-Type must be application/json")
     payload = request.get_json(silent=True)
+    if payload is None:
+        raise MalformedRequest("body is not valid JSON")
+    return payload
+
+
+def _as_object(payload: object) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise MalformedRequest("body must be a JSON object")
     return payload
 
 
+def _json_object() -> dict[str, Any]:
+    return _as_object(_json_payload())
+
+
+def _context() -> CallContext:
+    return CallContext(request_id=g.request_id, message_id=new_message_id())
+
+
+def _answer(body: dict[str, Any], outcome: str) -> Response:
+    logs.note(outcome=outcome)
+    if fhir.wanted(request.accept_mimetypes):
+        return fhir.response(body)
+    return jsonify(body)
+
+
 @api.post("/ins/search")
 def search() -> Response:
     _authenticate()
-    query = parse_traits_query(_json_object())
-    context = CallContext(request_id=g.request_id, message_id=new_message_id())
-    logs.note(operation="search", message_id=context.message_id)
-    answer = _service().search_by_traits(query, context)
-    logs.note(outcome=answer.result.code.value)
-    return jsonify(search_answer_json(answer))
+    logs.note(operation="search")
+    answer = _service().search_by_traits(search_query(_json_object()), _context())
+    return _answer(search_answer_json(answer), answer.result.code.value)
+
+
+@api.post("/ins/search/vitale")
+def search_vitale() -> Response:
+    _authenticate()
+    logs.note(operation="search_vitale")
+    answer = _service().search_by_vitale(vitale_query(_json_object()), _context())
+    return _answer(search_answer_json(answer), answer.result.code.value)
+
+
+@api.post("/ins/verify")
+def verify() -> Response:
+    _authenticate()
+    payload = _json_payload()
+    if isinstance(payload, list):
+        logs.note(operation="verify_batch", items=len(payload))
+        return jsonify({"results": verify_batch(_service(), payload, request_id=g.request_id)})
+    logs.note(operation="verify")
+    answer = _service().verify(verify_query(_as_object(payload)), _context())
+    return _answer(verify_answer_json(answer), answer.verdict.value)
 
 
 def _begin() -> None:

@@ -34,6 +34,9 @@ PROBLEMS: Final[dict[type[exc.GatewayError], ProblemKind]] = {
     exc.GatewayError: ProblemKind(500, "internal-error", "Internal gateway error", "Server"),
     exc.InvalidInput: ProblemKind(400, "invalid-input", "Invalid input", "Client"),
     exc.MalformedRequest: ProblemKind(400, "malformed-request", "Malformed request", "Client"),
+    exc.IdentityNotEligible: ProblemKind(
+        422, "identity-not-eligible", "Identity not eligible for the teleservice", "Client"
+    ),
     exc.AuthenticationFailed: ProblemKind(
         401, "unauthorized", "Missing or wrong API key", "Client"
     ),
@@ -86,6 +89,8 @@ def problem_document(error: BaseException, *, request_id: str) -> dict[str, Any]
 def _extensions(error: BaseException) -> dict[str, Any]:
     if isinstance(error, exc.InvalidInput):
         return {"field": error.field, "reason": error.reason}
+    if isinstance(error, exc.IdentityNotEligible):
+        return {"flags": list(error.flags)}
     if isinstance(error, exc.UpstreamFault):
         return {
             "upstream": {

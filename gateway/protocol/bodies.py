@@ -6,7 +6,7 @@ to the contract's element names is a pure function, tested without a client.
 
 from __future__ import annotations
 
-from gateway.models import TraitsQuery
+from gateway.models import MatriculeRef, TraitsQuery, VitaleQuery
 
 
 def traits_search_body(query: TraitsQuery, first_names: str) -> dict[str, object]:
@@ -30,3 +30,27 @@ def traits_search_body(query: TraitsQuery, first_names: str) -> dict[str, object
     if query.birth_place:
         body["LieuNaissance"] = query.birth_place
     return body
+
+
+def vitale_search_body(query: VitaleQuery) -> dict[str, object]:
+    """Arguments of ``rechercherInsAvecCarteVitale`` (body ``RECVITALE``).
+
+    ``MatriculeIndividu`` is the beneficiary's own matricule and
+    ``MatriculeOD`` the card holder's (the "ouvrant droit"); the card gives
+    at least one. ``RangNaissance`` tells twins on one card apart.
+    """
+    body: dict[str, object] = {}
+    if query.beneficiary:
+        body["MatriculeIndividu"] = _matricule(query.beneficiary)
+    if query.holder:
+        body["MatriculeOD"] = _matricule(query.holder)
+    body.update(
+        NomNaissance=query.birth_name,
+        DateNaissance=query.birth_date,
+        RangNaissance=query.birth_rank,
+    )
+    return body
+
+
+def _matricule(ref: MatriculeRef) -> dict[str, str]:
+    return {"NumIdentifiant": ref.number, "Cle": ref.key}

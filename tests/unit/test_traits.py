@@ -8,7 +8,6 @@ from gateway.exceptions import InvalidInput
 from gateway.traits import (
     normalise_first_names,
     normalise_name,
-    parse_traits_query,
     validate_birth_date,
     validate_birth_place,
 )
@@ -85,17 +84,3 @@ def test_cog_codes(place: str | None, expected: str | None) -> None:
 def test_bad_cog_codes(place: str) -> None:
     with pytest.raises(InvalidInput):
         validate_birth_place("birth_place", place)
-
-
-def test_unknown_field_is_refused_by_name() -> None:
-    with pytest.raises(InvalidInput) as caught:
-        parse_traits_query(
-            {
-                "birth_name": "A",
-                "first_names": ["B"],
-                "sex": "F",
-                "birth_date": "2000-01-01",
-                "birthname": "typo",
-            }
-        )
-    assert caught.value.field == "birthname"

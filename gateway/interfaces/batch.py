@@ -1,0 +1,37 @@
+"""The batch form of verification: up to 100 identities in one call, each answered on its own.
+
+An item that is invalid, or whose upstream call fails, gets its own problem
+document in place of a verdict; it never fails the other items.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.exceptions import GatewayError, InvalidInput
+from gateway.interfaces.answers import verify_answer_json
+from gateway.interfaces.problems import problem_document
+from gateway.models import CallContext
+from gateway.queries import verify_query
+from gateway.service import InsService, new_message_id
+
+MAX_BATCH_ITEMS = 100
+
+
+def verify_batch(service: InsService, items: list[Any], *, request_id: str) -> list[dict[str, Any]]:
+    """One result per item, in order, each tagged with its ``index``."""
+    if not items or len(items) > MAX_BATCH_ITEMS:
+        raise InvalidInput("body", f"a batch holds 1 to {MAX_BATCH_ITEMS} identities")
+    return [_verify_one(service, index, item, request_id) for index, item in enumerate(items)]
+
+
+def _verify_one(service: InsService, index: int, item: Any, request_id: str) -> dict[str, Any]:
+    item_request_id = f"{request_id}#{index}"
+    try:
+        if not isinstance(item, dict):
+            raise InvalidInput(f"[{index}]", "must be a JSON object")
+        query = verify_query(item)
+        context = CallContext(request_id=item_request_id, message_id=new_message_id())
+        return {"index": index, **verify_answer_json(service.verify(query, context))}
+    except GatewayError as error:
+        return {"index": index, "error": problem_document(error, request_id=item_request_id)}
