@@ -8,6 +8,7 @@ per worker process and never per request.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from collections.abc import Mapping
 
 from flask import Flask, Response, jsonify
@@ -88,8 +89,17 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     json_api.install(app, build_service(settings), settings.api_key)
     app.add_url_rule("/healthz", "healthz", _healthz)
+    app.add_url_rule("/openapi.json", "openapi", _openapi)
     return app
 
 
 def _healthz() -> Response:
     return jsonify({"status": "ok"})
+
+
+OPENAPI = Path(__file__).resolve().parent / "interfaces" / "openapi.json"
+
+
+def _openapi() -> Response:
+    """The OpenAPI 3.1 document of the JSON interface (kept in the repo, served as is)."""
+    return Response(OPENAPI.read_bytes(), mimetype="application/json")
