@@ -8,8 +8,8 @@ per worker process and never per request.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 
 from flask import Flask, Response, jsonify
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from gateway.pki.devpki import DevPki, generate_dev_pki
+from tests.paths import REFERENCE_DIR
 
 
 @pytest.fixture(scope="session")
@@ -22,6 +23,5 @@ def dev_pki(tmp_path_factory: pytest.TempPathFactory) -> DevPki:
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
     """The official INSi contract (``../shared/reference/insi``); tests fail if it is absent."""
-    path = Path(__file__).resolve().parents[2] / "shared" / "reference" / "insi"
-    assert path.is_dir(), f"official INSi contract not found at {path}"
-    return path
+    assert REFERENCE_DIR.is_dir(), f"official INSi contract not found at {REFERENCE_DIR}"
+    return REFERENCE_DIR

@@ -33,6 +33,7 @@ from werkzeug.wrappers import Request, Response
 
 from gateway.exceptions import MalformedRequest, XmlRejected
 from gateway.mock import responses
+from gateway.mock.contract import ContractViolation, validate_envelope
 from gateway.mock.personas import Persona, search_by_traits, search_by_vitale
 from gateway.mock.requests import (
     Peer,
@@ -67,6 +68,7 @@ class _Exchange:
     """What one ``/lps`` call did, for the request log (never traits in clear)."""
 
     peer: Peer
+    raw: bytes = b""
     request: SoapRequest | None = None
     signed: bool = False
     traits_hash: str | None = None
@@ -167,8 +169,8 @@ class MockApp:
     def _lps(self, request: Request, environ: WSGIEnvironment) -> Response:
         if self._settings.latency_ms:
             time.sleep(self._settings.latency_ms / 1000)
-        exchange = _Exchange(peer=tls_peer(environ))
         data = request.stream.read(MAX_BODY_BYTES + 1)
+        exchange = _Exchange(peer=tls_peer(environ), raw=data)
         parsed = _parse(data, request.headers.get("Content-Type", ""))
         if isinstance(parsed, SoapRequest):
             exchange.request = parsed  # logged even when a failure is injected
@@ -210,6 +212,7 @@ class MockApp:
             )
         if not isinstance(parsed, SoapRequest):
             raise _FaultError(parsed)
+        self._check_contract(exchange.raw)
         self._authenticate(exchange, parsed)
         if parsed.idam not in self._settings.allowed_idam:
             reason = "numero d'autorisation du logiciel (IDAM) inconnu"
@@ -221,6 +224,15 @@ class MockApp:
             operation=parsed.operation,
             style=self._settings.response_style,
         )
+
+    def _check_contract(self, envelope: bytes) -> None:
+        """With ``MOCK_CONTRACT_DIR``, refuse any envelope the official schemas reject."""
+        if self._settings.contract_dir is None:
+            return
+        try:
+            validate_envelope(envelope, self._settings.contract_dir)
+        except ContractViolation as exc:
+            raise _FaultError(responses.malformed(f"contrat INSi non respecte: {exc}")) from None
 
     def _authenticate(self, exchange: _Exchange, request: SoapRequest) -> None:
         """A VIHF, when present, must verify; its absence is fine only with ``MOCK_AUTH=tls``."""

@@ -74,6 +74,7 @@ class MockSettings:
     slow_ms: int = 30_000
     seed: int | None = None
     request_log: Path | None = None
+    contract_dir: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, pki_dir: Path) -> MockSettings:
@@ -93,6 +94,7 @@ class MockSettings:
             slow_ms=read.non_negative_int("MOCK_SLOW_MS", 30_000),
             seed=read.optional_int("MOCK_SEED"),
             request_log=Path(raw) if (raw := env.get("MOCK_REQUEST_LOG", "").strip()) else None,
+            contract_dir=Path(raw) if (raw := env.get("MOCK_CONTRACT_DIR", "").strip()) else None,
         )
 
 

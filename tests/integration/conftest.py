@@ -17,6 +17,7 @@ import requests
 
 from gateway.pki.devpki import DevPki
 from tests.integration.servers import CLI, LOOPBACK, ServerProcess, free_port, port_open
+from tests.paths import REFERENCE_DIR
 
 API_KEY = "integration-test-key-0123456789"
 IDAM = "INSI-GW-DEV-IDAM"
@@ -71,12 +72,18 @@ class GatewayServer:
 
 
 def start_mock(dev_pki: DevPki, log_dir: Path, **env: str) -> MockServer:
+    """The mock, refusing any envelope the official XSDs reject (``MOCK_CONTRACT_DIR``)."""
     port = free_port()
     request_log = log_dir / f"mock-{port}-requests.jsonl"
     process = ServerProcess(
         f"mock-{port}",
         [*CLI, "mock", "--bind", f"{LOOPBACK}:{port}", "--pki", str(dev_pki.directory)],
-        {"MOCK_REQUEST_LOG": str(request_log), "MOCK_ALLOWED_IDAM": IDAM, **env},
+        {
+            "MOCK_REQUEST_LOG": str(request_log),
+            "MOCK_ALLOWED_IDAM": IDAM,
+            "MOCK_CONTRACT_DIR": str(REFERENCE_DIR),
+            **env,
+        },
         log_dir,
     )
     process.wait_until(lambda: port_open(port))

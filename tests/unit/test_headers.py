@@ -10,9 +10,9 @@ import pytest
 from lxml import etree
 
 from gateway import ns
+from gateway.mock.contract import validate_element
 from gateway.models import CallContext, Operation, SoftwareIdentity
 from gateway.protocol.headers import build_headers
-from tests.support.contract import validate_element
 
 SOFTWARE = SoftwareIdentity(
     idam="GW-IDAM-0042", name="insi-gateway", version="1.2.3", instance="node-7"

@@ -27,10 +27,10 @@ from werkzeug.test import Client, TestResponse
 from gateway import ns
 from gateway.exceptions import ConfigurationError
 from gateway.mock import MockSettings, create_mock_app
+from gateway.mock.contract import validate_envelope
 from gateway.models import Operation
 from gateway.pki.credentials import Credential, load_credential
 from gateway.pki.devpki import ClientFiles, DevPki
-from tests.support.contract import validate_envelope
 
 IDAM = "INSI-GW-DEV-IDAM"
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
@@ -668,3 +668,15 @@ def test_bad_settings_name_the_variable(dev_pki: DevPki, name: str, value: str) 
 def test_settings_need_the_ca_bundle(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match=r"ca-bundle\.pem"):
         MockSettings.from_env({}, pki_dir=tmp_path)
+
+
+def test_contract_checking_mock_refuses_an_envelope_the_official_xsd_rejects(
+    make_call: Callable[..., Call], manu: Credential, reference_dir: Path
+) -> None:
+    # This hand-made envelope's ContexteLPS lacks the Id and Temps the official XSD requires.
+    checking = make_call(MOCK_CONTRACT_DIR=str(reference_dir))
+
+    refused = fault(checking(signed_search(manu, traits_body(*DOMINIQUE))), reference_dir)
+
+    assert refused["error"] == "DESIR_400"
+    assert "ContexteLPS" in (refused["reason"] or "")

@@ -13,9 +13,9 @@ from lxml import etree
 
 from gateway import ns
 from gateway.exceptions import UpstreamBadResponse, UpstreamFault
+from gateway.mock.contract import validate_element
 from gateway.models import Ins, InsResult, OfficialIdentity, ResultCode
 from gateway.protocol.results import parse_response
-from tests.support.contract import validate_element
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "upstream"
 MAX_BYTES = 64 * 1024

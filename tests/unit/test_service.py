@@ -17,6 +17,7 @@ from lxml import etree
 
 from gateway import ns
 from gateway.exceptions import UpstreamBadResponse, UpstreamFault, UpstreamUnavailable
+from gateway.mock.contract import validate_envelope
 from gateway.models import CallContext, CertificateMode, ResultCode, SoftwareIdentity, TraitsQuery
 from gateway.pki.credentials import load_credential
 from gateway.pki.devpki import DEV_STRUCTURE_ID, DevPki
@@ -24,7 +25,6 @@ from gateway.protocol.signing import VihfSigner
 from gateway.service import InsService
 from gateway.transport.client import InsiClient
 from gateway.transport.transports import UpstreamRequest, UpstreamResponse
-from tests.support.contract import validate_envelope
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "upstream"
 QUERY = TraitsQuery("ADRTROIS", ("DOMINIQUE",), "F", "1997-02-26", "2A020")

@@ -17,12 +17,12 @@ from signxml.verifier import VerifyResult, XMLVerifier
 
 from gateway import ns
 from gateway.exceptions import SigningError
+from gateway.mock.contract import validate_element
 from gateway.models import CallContext, SoftwareIdentity
 from gateway.pki.credentials import Credential, load_credential
 from gateway.pki.devpki import DevPki
 from gateway.protocol.signing import VihfSigner, security_header
 from gateway.protocol.vihf import build_assertion
-from tests.support.contract import validate_element
 
 STRUCTURE_ID = "499700000000001"
 SOFTWARE = SoftwareIdentity(

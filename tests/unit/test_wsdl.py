@@ -14,6 +14,7 @@ import zeep
 from lxml import etree
 
 from gateway import ns
+from gateway.mock.contract import ContractViolation, validate_element, validate_envelope
 from gateway.models import CallContext, Operation, SoftwareIdentity, TraitsQuery
 from gateway.pki.credentials import load_credential
 from gateway.pki.devpki import DevPki
@@ -21,7 +22,6 @@ from gateway.protocol.bodies import traits_search_body
 from gateway.protocol.headers import build_headers
 from gateway.protocol.signing import VihfSigner
 from gateway.protocol.vihf import build_assertion
-from tests.support.contract import validate_element, validate_envelope
 
 WSDL = Path(__file__).resolve().parents[2] / "wsdl" / "insi.wsdl"
 STRICT = zeep.Settings(
@@ -192,5 +192,5 @@ def test_validate_envelope_rejects_an_invalid_header(
         _soapheaders=headers,
     )
 
-    with pytest.raises(AssertionError, match="ContexteLPS"):
+    with pytest.raises(ContractViolation, match="ContexteLPS"):
         validate_envelope(etree.tostring(envelope), reference_dir)

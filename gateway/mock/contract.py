@@ -1,9 +1,12 @@
-"""Validation of what the gateway sends against the OFFICIAL INSi schemas.
+"""Validation of SOAP envelopes against the OFFICIAL INSi schemas, for the mock and the tests.
 
-The schemas are read from the reference directory (``reference_dir``
-fixture), never copied into the project: the project's own ``wsdl/`` files
-are ours, and these checks are what proves they describe the same contract.
-Schemas load offline (``no_network=True``) and are cached per process.
+The schemas are read from a directory holding the official contract
+(``../shared/reference/insi`` in this repository's tests, ``MOCK_CONTRACT_DIR``
+for the mock), never copied into the project: the project's own ``wsdl/``
+files are ours, and these checks are what proves they describe the same
+contract. With ``MOCK_CONTRACT_DIR`` set the mock refuses any request that
+does not validate, so every envelope sent in the integration tests is
+checked. Schemas load offline (``no_network=True``) and are cached per process.
 
 The WS-Addressing schema is not shipped with the contract (the official WSDL
 imports it from the network), so ``wsa:Action`` and ``wsa:MessageID`` are
@@ -18,6 +21,11 @@ from pathlib import Path
 from lxml import etree
 
 from gateway import ns
+from gateway.protocol.xml import parse_xml
+
+
+class ContractViolation(ValueError):
+    """An envelope does not follow the official contract; the message says where."""
 
 _SCHEMA_BY_ELEMENT: dict[str, str] = {
     ns.qname(ns.INSI_RECSANS, "RECSANSVITALE"): "xsd/ServiceIdentiteCertifiee/INSi_RECSANS_INS.xsd",
@@ -44,11 +52,11 @@ def validate_element(element: etree._Element, reference_dir: Path) -> None:
     """Assert that ``element`` validates against the official schema of its QName."""
     relative_path = _SCHEMA_BY_ELEMENT.get(element.tag)
     if relative_path is None:
-        raise AssertionError(f"no official schema for element {element.tag}")
+        raise ContractViolation(f"no official schema for element {element.tag}")
     schema = load_schema(reference_dir, relative_path)
     standalone = etree.fromstring(etree.tostring(element))
     if not schema.validate(standalone):
-        raise AssertionError(f"{element.tag} is invalid:\n{schema.error_log}")
+        raise ContractViolation(f"{element.tag} is invalid:\n{schema.error_log}")
 
 
 def validate_envelope(envelope_bytes: bytes, reference_dir: Path) -> None:
@@ -58,14 +66,13 @@ def validate_envelope(envelope_bytes: bytes, reference_dir: Path) -> None:
     known and valid; the Body holds exactly one element, valid against its
     schema (a ``Fault`` is accepted when its ``Detail`` children validate).
     """
-    parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False)
-    root = etree.fromstring(envelope_bytes, parser)
+    root = parse_xml(envelope_bytes)
     if root.tag != ns.qname(ns.SOAP12_ENV, "Envelope"):
-        raise AssertionError(f"root is {root.tag}, not a SOAP 1.2 Envelope")
+        raise ContractViolation(f"root is {root.tag}, not a SOAP 1.2 Envelope")
     tags = [child.tag for child in root]
     expected = [ns.qname(ns.SOAP12_ENV, "Header"), ns.qname(ns.SOAP12_ENV, "Body")]
     if tags != expected:
-        raise AssertionError(f"Envelope children are {tags}, expected {expected}")
+        raise ContractViolation(f"Envelope children are {tags}, expected {expected}")
     header, body = root
     for child in header:
         _validate_header(child, reference_dir)
@@ -75,7 +82,7 @@ def validate_envelope(envelope_bytes: bytes, reference_dir: Path) -> None:
 def _validate_header(child: etree._Element, reference_dir: Path) -> None:
     if child.tag in _TEXT_ONLY_HEADERS:
         if not (child.text or "").strip() or len(child):
-            raise AssertionError(f"{child.tag} must hold non-empty text only")
+            raise ContractViolation(f"{child.tag} must hold non-empty text only")
         return
     validate_element(child, reference_dir)
 
@@ -83,7 +90,7 @@ def _validate_header(child: etree._Element, reference_dir: Path) -> None:
 def _validate_body(body: etree._Element, reference_dir: Path) -> None:
     children = list(body)
     if len(children) != 1:
-        raise AssertionError(f"Body must hold exactly one element, found {len(children)}")
+        raise ContractViolation(f"Body must hold exactly one element, found {len(children)}")
     (payload,) = children
     if payload.tag == ns.qname(ns.SOAP12_ENV, "Fault"):
         for detail in payload.iterfind(ns.qname(ns.SOAP12_ENV, "Detail")):

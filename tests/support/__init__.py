@@ -1,1 +1,0 @@
-"""Helpers shared by tests (contract validation against the official INSi schemas)."""
