@@ -112,7 +112,9 @@ PERSONAS: tuple[Persona, ...] = (
             _ins("297022A020778", "78"),
             vitale_cards=(VitaleCard("297022A020778", "78", 1),)),
     Persona("ADRTROIS", ("TOUSSAINT",), "M", "1960-01-01", "2B020", _ins("160012B020777", "13")),
-    Persona("ADRUN", ("ZOE",), "F", "1975-12-31", "63220", _ins("2751263220749", "74")),
+    # The real service may repeat the active INS in the history: so does the mock, here.
+    Persona("ADRUN", ("ZOE",), "F", "1975-12-31", "63220", _ins("2751263220749", "74"),
+            history=(_ins("2751263220749", "74", start="1975-12-31"),)),
     Persona("TCHITCHI", ("CATARINA", "BELLA"), "F", "1936-06-21", "63220",
             _ins("2360663220836", "56")),
     Persona("ECETINSI", ("PIERRE-ALAIN", "MURIEL", "FLORIANT"), "M", "2009-07-14", "63220",
@@ -129,5 +131,9 @@ PERSONAS: tuple[Persona, ...] = (
     # Our own homonyms: same birth name, first name, sex and date; only the place differs.
     Persona("DE VINCI", ("LEONARDO",), "M", "2014-02-01", "63220", _ins("1140263220117", "93")),
     Persona("DE VINCI", ("LEONARDO",), "M", "2014-02-01", "75056", _ins("1140275056204", "43")),
+    # Ours too: a lunar birth date (month and day unknown), born abroad (99xxx).
+    Persona("LUNAIRE", ("MARIE",), "F", "1950-00-00", "99100", _ins("2509999100123", "28")),
+    # Ours: the teleservice is the authority, even for a key failing the 97-mod check.
+    Persona("CLEFAUSSE", ("JEANNE",), "F", "1985-05-05", "63220", _ins("2850563220999", "00")),
 )
 # fmt: on

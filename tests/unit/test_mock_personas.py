@@ -33,16 +33,19 @@ def matricules(query: TraitsQuery) -> list[str]:
 # --- keys --------------------------------------------------------------------------------------
 
 
-def test_every_persona_ins_has_a_valid_key() -> None:
+def test_every_persona_ins_has_a_valid_key_but_the_one_made_to_fail() -> None:
+    failing = []
     checked = 0
     for persona in PERSONAS:
         for ins in (persona.active, *persona.history):
             if ins is not None:
-                assert compute_key(ins.matricule) == ins.key, persona.birth_name
                 checked += 1
+                if compute_key(ins.matricule) != ins.key:
+                    failing.append(persona.birth_name)
         for card in persona.vitale_cards:
             assert compute_key(card.holder_matricule) == card.holder_key
-    assert checked == 12
+    assert failing == ["CLEFAUSSE"]
+    assert checked == 15
 
 
 def test_nessi_parent_matricule_is_an_invented_valid_one() -> None:

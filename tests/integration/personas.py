@@ -1,0 +1,89 @@
+"""Expected answers for the test personas, written from the published CNDA table.
+
+This is the tests' own copy of the facts (issue table, public test
+identities), deliberately not imported from the mock: a mistake in the
+mock's data must show up as a failing test, not be copied into the
+expectation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+NIR = "1.2.250.1.213.1.4.8"
+NIA = "1.2.250.1.213.1.4.9"
+
+
+@dataclass(frozen=True)
+class Expected:
+    birth_name: str
+    first_names: tuple[str, ...]
+    sex: str
+    birth_date: str
+    place: str | None
+    matricule: str | None  # None: the teleservice knows no INS for this person
+    key: str | None = None
+    oid: str = NIR
+    history: tuple[tuple[str, str], ...] = ()
+    card: dict[str, Any] | None = field(default=None)  # Vitale card data, when there is one
+
+    @property
+    def id(self) -> str:
+        return f"{self.birth_name} {self.first_names[0]}"
+
+    def traits(self, *, with_place: bool = True) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "birth_name": self.birth_name,
+            "first_names": list(self.first_names),
+            "sex": self.sex,
+            "birth_date": self.birth_date,
+        }
+        if with_place and self.place:
+            body["birth_place"] = self.place
+        return body
+
+
+PERSONAS = [
+    Expected(
+        "ADRTROIS",
+        ("DOMINIQUE",),
+        "F",
+        "1997-02-26",
+        "2A020",
+        "297022A020778",
+        "78",
+        card={"beneficiary_matricule": "297022A02077878", "birth_rank": "1"},
+    ),
+    Expected("ADRTROIS", ("TOUSSAINT",), "M", "1960-01-01", "2B020", "160012B020777", "13"),
+    Expected("ADRUN", ("ZOE",), "F", "1975-12-31", "63220", "2751263220749", "74"),
+    Expected("TCHITCHI", ("CATARINA", "BELLA"), "F", "1936-06-21", "63220", "2360663220836", "56"),
+    Expected(
+        "ECETINSI",
+        ("PIERRE-ALAIN", "MURIEL", "FLORIANT"),
+        "M",
+        "2009-07-14",
+        "63220",
+        "1090763220834",
+        "89",
+        history=(("2090763220834", "39"), ("2090663220123", "55")),
+    ),
+    Expected("CORSE", ("ANTHONY",), "M", "1980-03-02", "2B020", "180032B020401", "23"),
+    Expected(
+        "NESSI",
+        ("MICHELANGELO", "ANTHONY"),
+        "M",
+        "2010-08-07",
+        "63220",
+        "1100863220830",
+        "60",
+        card={"holder_matricule": "178056322045760", "birth_rank": "2"},
+    ),
+    Expected(
+        "PROVISOIRE", ("MATRICULE",), "M", "2009-07-01", "63220", "1090763220888", "35", oid=NIA
+    ),
+    Expected("HOUILLES", ("PIERRE", "PAUL", "JACQUES"), "M", "1993-01-27", None, None),
+    Expected("LUNAIRE", ("MARIE",), "F", "1950-00-00", "99100", "2509999100123", "28"),
+]
+FOUND = [p for p in PERSONAS if p.matricule]
+WITH_CARD = [p for p in PERSONAS if p.card]
