@@ -15,7 +15,10 @@ clear) and inherit from a builtin where callers may reasonably catch that.
     ├── InvalidInput (ValueError)               a field of the caller's request is wrong
     │   └── MalformedRequest                    the body is not parseable at all
     ├── IdentityNotEligible                     local identity flagged doubtful/fictitious
-    ├── AuthenticationFailed (PermissionError)  missing or wrong API key
+    ├── AuthenticationFailed (PermissionError)  missing, unknown or revoked API key
+    ├── OperationForbidden (PermissionError)    the application may not use this operation
+    ├── RateLimited                             over the application's request rate
+    │   └── ConcurrencyExceeded                 over its concurrent requests
     ├── ConfigurationError                      settings unusable (startup only)
     │   └── CredentialError                     certificate / key unusable
     ├── SigningError                            the VIHF could not be signed
@@ -70,6 +73,33 @@ class IdentityNotEligible(GatewayError):
 
 class AuthenticationFailed(GatewayError, PermissionError):
     """The caller did not present a valid API key."""
+
+
+class OperationForbidden(GatewayError, PermissionError):
+    """The calling application is not allowed this operation."""
+
+    def __init__(self, app: str, operation: str) -> None:
+        super().__init__(f"application {app!r} is not allowed the operation {operation!r}")
+        self.app = app
+        self.operation = operation
+
+
+class RateLimited(GatewayError):
+    """The application is over its request rate; ``retry_after`` is in seconds."""
+
+    def __init__(self, app: str, *, retry_after: int) -> None:
+        super().__init__(f"application {app!r} is over its request rate")
+        self.app = app
+        self.retry_after = retry_after
+
+
+class ConcurrencyExceeded(RateLimited):
+    """The application already has its maximum of requests in flight."""
+
+    def __init__(self, app: str, *, retry_after: int) -> None:
+        super().__init__(app, retry_after=retry_after)
+        self.message = f"application {app!r} has too many requests in flight"
+        self.args = (self.message,)
 
 
 class ConfigurationError(GatewayError):

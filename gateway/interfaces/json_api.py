@@ -136,6 +136,8 @@ def _problem(error: BaseException) -> Response:
     response = jsonify(document)
     response.status_code = document["status"]
     response.mimetype = PROBLEM_JSON
+    if "retry_after" in document:
+        response.headers["Retry-After"] = str(document["retry_after"])
     return response
 
 

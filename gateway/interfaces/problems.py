@@ -40,6 +40,11 @@ PROBLEMS: Final[dict[type[exc.GatewayError], ProblemKind]] = {
     exc.AuthenticationFailed: ProblemKind(
         401, "unauthorized", "Missing or wrong API key", "Client"
     ),
+    exc.OperationForbidden: ProblemKind(403, "forbidden", "Operation not allowed", "Client"),
+    exc.RateLimited: ProblemKind(429, "rate-limited", "Too many requests", "Client"),
+    exc.ConcurrencyExceeded: ProblemKind(
+        429, "too-many-concurrent", "Too many concurrent requests", "Client"
+    ),
     exc.ConfigurationError: ProblemKind(
         500, "configuration-error", "Gateway configuration error", "Server"
     ),
@@ -89,6 +94,8 @@ def problem_document(error: BaseException, *, request_id: str) -> dict[str, Any]
 def _extensions(error: BaseException) -> dict[str, Any]:
     if isinstance(error, exc.InvalidInput):
         return {"field": error.field, "reason": error.reason}
+    if isinstance(error, exc.RateLimited):
+        return {"retry_after": error.retry_after}
     if isinstance(error, exc.IdentityNotEligible):
         return {"flags": list(error.flags)}
     if isinstance(error, exc.UpstreamFault):

@@ -169,6 +169,16 @@ def gateway_factory(dev_pki: DevPki, log_dir: Path) -> Iterator[GatewayFactory]:
     yield start
     for server in started:
         server.process.stop()
+    crashed = [server.process.name for server in started if _answered_500(server)]
+    assert not crashed, f"a gateway answered HTTP 500 during the suite: {crashed}"
+
+
+def _answered_500(server: GatewayServer) -> bool:
+    """Whether the gateway's request log shows a 500 (a bug: never expected in the suite)."""
+    for line in server.process.output().splitlines():
+        if line.startswith("{") and json.loads(line).get("status") == 500:
+            return True
+    return False
 
 
 @pytest.fixture(scope="session")
