@@ -141,6 +141,7 @@ class CallContext:
     message_id: str
     mode: CertificateMode = CertificateMode.MANU
     user_id: str | None = None
+    app: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
