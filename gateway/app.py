@@ -12,10 +12,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from flask import Flask, Response, jsonify
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from gateway import logs
 from gateway.exceptions import ConfigurationError
 from gateway.interfaces import json_api
+from gateway.interfaces.soap import soap_wsgi_apps
 from gateway.models import CertificateMode, SoftwareIdentity
 from gateway.pki.credentials import Credential, load_credential
 from gateway.protocol.signing import VihfSigner
@@ -41,23 +43,25 @@ def load_credentials(settings: Settings) -> dict[CertificateMode, Credential]:
 def build_service(settings: Settings) -> InsService:
     """Assemble credentials, signers, transport and client into the service core."""
     credentials = load_credentials(settings)
-    manu = credentials[CertificateMode.MANU]
-    structure_id = manu.organizational_unit
+    structure_id = credentials[CertificateMode.MANU].organizational_unit
     emitter = settings.emitter or structure_id
     if not emitter or not structure_id:
         raise ConfigurationError(
             "INSI_CERT_MANU", "certificate has no OU (structure id); set INSI_EMITTER"
         )
-    transport = MutualTlsTransport(
-        manu,
-        ca_bundle=settings.upstream_ca,
-        connect_timeout=settings.connect_timeout,
-        read_timeout=settings.read_timeout,
-        max_response_bytes=settings.max_response_bytes,
-    )
+    transports = {
+        mode: MutualTlsTransport(
+            credential,
+            ca_bundle=settings.upstream_ca,
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            max_response_bytes=settings.max_response_bytes,
+        )
+        for mode, credential in credentials.items()
+    }
     client = InsiClient(
         endpoint=settings.upstream_url,
-        transport=transport,
+        transports=transports,
         max_response_bytes=settings.max_response_bytes,
     )
     signers = (
@@ -87,7 +91,10 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
     app = Flask("gateway")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    json_api.install(app, build_service(settings), settings.api_key)
+    service = build_service(settings)
+    json_api.install(app, service, settings.api_key)
+    soap = soap_wsgi_apps(service, settings.api_key, max_body_bytes=settings.max_body_bytes)
+    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, soap)  # type: ignore[method-assign]
     app.add_url_rule("/healthz", "healthz", _healthz)
     app.add_url_rule("/openapi.json", "openapi", _openapi)
     return app

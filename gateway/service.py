@@ -137,7 +137,7 @@ class InsService:
         envelope = self._client.envelope(operation, body, self._headers(operation, context))
         started = time.perf_counter()
         try:
-            response = self._client.send(operation, envelope)
+            response = self._client.send(operation, envelope, mode=context.mode)
         finally:
             logs.note_upstream(operation=operation.value, seconds=time.perf_counter() - started)
         logs.note_upstream(status=response.status)

@@ -9,6 +9,7 @@ WSDL files, and refuses anything remote.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import zeep
 from lxml import etree
 
 from gateway.exceptions import ConfigurationError, UpstreamBadResponse, UpstreamUnavailable
-from gateway.models import InsResult, Operation
+from gateway.models import CertificateMode, InsResult, Operation
 from gateway.protocol.results import parse_response
 from gateway.transport.transports import Transport, UpstreamRequest, UpstreamResponse
 
@@ -52,14 +53,14 @@ class InsiClient:
         self,
         *,
         endpoint: str,
-        transport: Transport,
+        transports: Mapping[CertificateMode, Transport],
         max_response_bytes: int,
         wsdl: Path = DEFAULT_WSDL,
     ) -> None:
         if not wsdl.is_file():
             raise ConfigurationError("INSI_WSDL", f"WSDL not found: {wsdl}")
         self._endpoint = endpoint
-        self._transport = transport
+        self._transports = dict(transports)
         self._max_bytes = max_response_bytes
         # zeep's own timeouts are set too, though it never sends a call: no path is unbounded.
         loader = _LocalFilesOnly(timeout=5, operation_timeout=5)
@@ -75,16 +76,15 @@ class InsiClient:
         )
         return etree.tostring(message, xml_declaration=True, encoding="utf-8")
 
-    def call(
-        self, operation: Operation, body: dict[str, Any], headers: list[etree._Element]
-    ) -> InsResult:
-        """Send one call and return its parsed result, or raise an ``UpstreamError``."""
-        response = self.send(operation, self.envelope(operation, body, headers))
-        return self.parse(response)
-
-    def send(self, operation: Operation, envelope: bytes) -> UpstreamResponse:
+    def send(
+        self, operation: Operation, envelope: bytes, *, mode: CertificateMode
+    ) -> UpstreamResponse:
+        """Send over the mutual-TLS transport of ``mode`` (its certificate authenticates us)."""
+        transport = self._transports.get(mode)
+        if transport is None:
+            raise ConfigurationError(f"INSI_CERT_{mode.name}", "no certificate configured")
         content_type = f'application/soap+xml; charset=utf-8; action="{operation.action}"'
-        return self._transport.send(
+        return transport.send(
             UpstreamRequest(self._endpoint, envelope, {"Content-Type": content_type})
         )
 

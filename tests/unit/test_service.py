@@ -44,7 +44,9 @@ class RecordingTransport:
 
 def _service(transport: RecordingTransport, dev_pki: DevPki, *, signed: bool) -> InsService:
     client = InsiClient(
-        endpoint="https://127.0.0.1:1/lps", transport=transport, max_response_bytes=1 << 20
+        endpoint="https://127.0.0.1:1/lps",
+        transports={CertificateMode.MANU: transport},
+        max_response_bytes=1 << 20,
     )
     credential = load_credential(dev_pki.insi_manu.p12, dev_pki.passphrase, setting="t")
     return InsService(
