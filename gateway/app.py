@@ -24,7 +24,8 @@ from gateway.protocol.signing import VihfSigner
 from gateway.service import InsService
 from gateway.settings import CertificateSource, Settings, SigningMode
 from gateway.transport.client import InsiClient
-from gateway.transport.transports import MutualTlsTransport
+from gateway.transport.resilience import Resilience, ResilientTransport
+from gateway.transport.transports import MutualTlsTransport, Transport
 
 
 def _load(source: CertificateSource, setting: str) -> Credential:
@@ -49,13 +50,17 @@ def build_service(settings: Settings) -> InsService:
         raise ConfigurationError(
             "INSI_CERT_MANU", "certificate has no OU (structure id); set INSI_EMITTER"
         )
-    transports = {
-        mode: MutualTlsTransport(
-            credential,
-            ca_bundle=settings.upstream_ca,
-            connect_timeout=settings.connect_timeout,
-            read_timeout=settings.read_timeout,
-            max_response_bytes=settings.max_response_bytes,
+    resilience = Resilience(settings.resilience)
+    transports: dict[CertificateMode, Transport] = {
+        mode: ResilientTransport(
+            MutualTlsTransport(
+                credential,
+                ca_bundle=settings.upstream_ca,
+                connect_timeout=settings.connect_timeout,
+                read_timeout=settings.read_timeout,
+                max_response_bytes=settings.max_response_bytes,
+            ),
+            resilience,
         )
         for mode, credential in credentials.items()
     }

@@ -22,11 +22,15 @@ clear) and inherit from a builtin where callers may reasonably catch that.
     ├── ConfigurationError                      settings unusable (startup only)
     │   └── CredentialError                     certificate / key unusable
     ├── SigningError                            the VIHF could not be signed
+    ├── UnknownApp (LookupError)                no registered app has that name
+    ├── StorageError                            the database cannot be used (down, read-only...)
+    │   └── JournalWriteFailed                  an audit record could not be written
     ├── XmlRejected (ValueError)                XML refused by the safe parser (DTD, size...)
     └── UpstreamError                           anything toward the teleservice
         ├── UpstreamFault                       the teleservice answered a SOAP fault
         ├── UpstreamBadResponse                 answer unparseable or unexpected
-        ├── UpstreamUnavailable (ConnectionError)  could not reach it / TLS refused
+        ├── UpstreamUnavailable (ConnectionError)  could not reach it / TLS refused / 503
+        │   └── UpstreamBusy                    too many calls in flight toward it
         └── UpstreamTimeout (TimeoutError)      no answer within the deadline
 """
 
@@ -119,6 +123,30 @@ class SigningError(GatewayError):
     """The VIHF assertion could not be signed with the establishment key."""
 
 
+class UnknownApp(GatewayError, LookupError):
+    """No app of the registry has this name (``name`` is the one asked for)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no app named {name!r}")
+        self.name = name
+
+
+class StorageError(GatewayError):
+    """The database could not be used: unreachable, read-only, locked, not migrated.
+
+    The message names the operation and the database's own reason, never SQL
+    parameters (they may hold identity data or key digests).
+    """
+
+
+class JournalWriteFailed(StorageError):
+    """An audit record could not be appended; the call it traces must fail too.
+
+    The gateway never relays a call it could not journal: an untraced INS
+    search is worse than a refused one.
+    """
+
+
 class XmlRejected(GatewayError, ValueError):
     """XML refused before use: not well-formed, a DTD or entity, or over the size cap.
 
@@ -168,7 +196,23 @@ class UpstreamBadResponse(UpstreamError):
 
 
 class UpstreamUnavailable(UpstreamError, ConnectionError):
-    """The teleservice could not be reached (connection refused, TLS refused, HTTP 503)."""
+    """The teleservice could not be reached (connection refused, TLS refused, HTTP 503).
+
+    ``nothing_sent`` is true when the request certainly never left (connection
+    or TLS handshake failed): only then may it be retried safely.
+    """
+
+    def __init__(self, message: str, *, nothing_sent: bool = False) -> None:
+        super().__init__(message)
+        self.nothing_sent = nothing_sent
+
+
+class UpstreamBusy(UpstreamUnavailable):
+    """No slot toward the teleservice freed up in time; ``retry_after`` is in seconds."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, nothing_sent=True)
+        self.retry_after = retry_after
 
 
 class UpstreamTimeout(UpstreamError, TimeoutError):

@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from gateway.exceptions import ConfigurationError
 from gateway.strategy import FirstNameStrategy
+from gateway.transport.resilience import ResiliencePolicy
 
 
 class Secret:
@@ -90,6 +91,7 @@ class Settings:
     api_key: ApiKeyDigest
     connect_timeout: float
     read_timeout: float
+    resilience: ResiliencePolicy
     max_body_bytes: int
     max_response_bytes: int
     log_level: str
@@ -124,6 +126,14 @@ class Settings:
             api_key=ApiKeyDigest.of(reader.required("GATEWAY_API_KEY")),
             connect_timeout=reader.positive_float("INSI_CONNECT_TIMEOUT", 3.05),
             read_timeout=reader.positive_float("INSI_READ_TIMEOUT", 15.0),
+            resilience=ResiliencePolicy(
+                max_retries=int(reader.non_negative_float("INSI_MAX_RETRIES", 2)),
+                deadline=reader.positive_float("INSI_DEADLINE", 20.0),
+                breaker_threshold=int(reader.positive_float("INSI_BREAKER_THRESHOLD", 5)),
+                breaker_cooldown=reader.positive_float("INSI_BREAKER_COOLDOWN", 30.0),
+                max_concurrent=int(reader.positive_float("INSI_MAX_CONCURRENT", 32)),
+                queue_timeout=reader.positive_float("INSI_QUEUE_TIMEOUT", 2.0),
+            ),
             max_body_bytes=int(reader.positive_float("GATEWAY_MAX_BODY_BYTES", 64 * 1024)),
             max_response_bytes=int(reader.positive_float("INSI_MAX_RESPONSE_BYTES", 1024 * 1024)),
             log_level=reader.optional("GATEWAY_LOG_LEVEL", "INFO").upper(),
@@ -165,6 +175,10 @@ class _EnvReader:
         if not path.is_file():
             raise ConfigurationError(name, f"file not found: {path}")
         return path
+
+    def non_negative_float(self, name: str, default: float) -> float:
+        raw = self._env.get(name, "").strip()
+        return 0.0 if raw == "0" else self.positive_float(name, default)
 
     def positive_float(self, name: str, default: float) -> float:
         raw = self._env.get(name, "").strip()

@@ -52,6 +52,11 @@ PROBLEMS: Final[dict[type[exc.GatewayError], ProblemKind]] = {
         500, "credential-error", "Establishment certificate unusable", "Server"
     ),
     exc.SigningError: ProblemKind(500, "signing-error", "VIHF signature failed", "Server"),
+    exc.UnknownApp: ProblemKind(404, "unknown-app", "Unknown application", "Client"),
+    exc.StorageError: ProblemKind(503, "storage-unavailable", "Database unavailable", "Server"),
+    exc.JournalWriteFailed: ProblemKind(
+        503, "audit-unavailable", "Audit journal unavailable: call not made", "Server"
+    ),
     exc.XmlRejected: ProblemKind(400, "xml-rejected", "XML refused", "Client"),
     exc.UpstreamError: ProblemKind(502, "upstream-error", "Teleservice error", "Server"),
     exc.UpstreamFault: ProblemKind(502, "upstream-fault", "Teleservice fault", "Server"),
@@ -61,6 +66,7 @@ PROBLEMS: Final[dict[type[exc.GatewayError], ProblemKind]] = {
     exc.UpstreamUnavailable: ProblemKind(
         503, "upstream-unavailable", "Teleservice unreachable", "Server"
     ),
+    exc.UpstreamBusy: ProblemKind(503, "upstream-busy", "Teleservice capacity reached", "Server"),
     exc.UpstreamTimeout: ProblemKind(504, "upstream-timeout", "Teleservice timeout", "Server"),
 }
 
@@ -94,7 +100,7 @@ def problem_document(error: BaseException, *, request_id: str) -> dict[str, Any]
 def _extensions(error: BaseException) -> dict[str, Any]:
     if isinstance(error, exc.InvalidInput):
         return {"field": error.field, "reason": error.reason}
-    if isinstance(error, exc.RateLimited):
+    if isinstance(error, exc.RateLimited | exc.UpstreamBusy):
         return {"retry_after": error.retry_after}
     if isinstance(error, exc.IdentityNotEligible):
         return {"flags": list(error.flags)}

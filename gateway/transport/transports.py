@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from gateway.exceptions import UpstreamBadResponse, UpstreamTimeout, UpstreamUnavailable
 from gateway.pki.credentials import Credential
@@ -129,6 +130,21 @@ class MutualTlsTransport:
 
     def close(self) -> None:
         self._session.close()
+
+
+def _never_sent(error: BaseException) -> bool:
+    """Whether the failure happened while connecting (nothing of the request left)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, NewConnectionError | ConnectTimeoutError):
+            return True
+        reason = getattr(seen, "reason", None)
+        if isinstance(reason, BaseException) and reason is not seen:
+            seen = reason
+            continue
+        inner = seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else None
+        seen = inner or seen.__cause__ or seen.__context__
+    return False
 
 
 class _RefusePlainHttp(HTTPAdapter):
