@@ -13,11 +13,15 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 import sys
+import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _QUIET = ("zeep", "zeep.transports", "zeep.wsdl", "zeep.xsd", "urllib3", "requests", "signxml")
 
 
@@ -42,6 +46,37 @@ def close_scope(token: contextvars.Token[RequestScope | None]) -> RequestScope |
     scope = _scope.get()
     _scope.reset(token)
     return scope
+
+
+def accepted_request_id(presented: str) -> str:
+    """The caller's ``X-Request-ID`` when it is safe to echo and log as is, else a new UUID."""
+    return presented if _REQUEST_ID.fullmatch(presented) else str(uuid.uuid4())
+
+
+def finish_request(
+    logger: logging.Logger,
+    token: contextvars.Token[RequestScope | None],
+    *,
+    request_id: str,
+    method: str,
+    path: str,
+    status: int,
+    started: float,
+) -> None:
+    """Close the request's scope and write its one line; ``started`` is a ``perf_counter()``."""
+    scope = close_scope(token)
+    fields = dict(scope.fields) if scope else {}
+    fields.setdefault("outcome", "ok" if status < 400 else "error")
+    event(
+        logger,
+        "request",
+        request_id=request_id,
+        method=method,
+        path=path,
+        status=status,
+        total_ms=round((time.perf_counter() - started) * 1000, 2),
+        **fields,
+    )
 
 
 def note(**facts: Any) -> None:

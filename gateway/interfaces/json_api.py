@@ -8,9 +8,7 @@ into JSON. No INS rule lives here.
 from __future__ import annotations
 
 import logging
-import re
 import time
-import uuid
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
@@ -28,7 +26,6 @@ from gateway.service import InsService, new_message_id
 from gateway.settings import ApiKeyDigest
 
 log = logging.getLogger("gateway.requests")
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 PROBLEM_JSON = "application/problem+json"
 
 api = Blueprint("ins_api", __name__, url_prefix="/v1")
@@ -106,26 +103,21 @@ def verify() -> Response:
 
 
 def _begin() -> None:
-    presented = request.headers.get("X-Request-ID", "")
-    g.request_id = presented if _REQUEST_ID.fullmatch(presented) else str(uuid.uuid4())
+    g.request_id = logs.accepted_request_id(request.headers.get("X-Request-ID", ""))
     g.started = time.perf_counter()
     g.log_token = logs.open_scope(g.request_id)
 
 
 def _finish(response: Response) -> Response:
     response.headers["X-Request-ID"] = g.request_id
-    scope = logs.close_scope(g.log_token)
-    fields = dict(scope.fields) if scope else {}
-    fields.setdefault("outcome", "ok" if response.status_code < 400 else "error")
-    logs.event(
+    logs.finish_request(
         log,
-        "request",
+        g.log_token,
         request_id=g.request_id,
         method=request.method,
         path=request.path,
         status=response.status_code,
-        total_ms=round((time.perf_counter() - g.started) * 1000, 2),
-        **fields,
+        started=g.started,
     )
     return response
 

@@ -1,0 +1,205 @@
+"""The SOAP endpoints as WSGI apps: ``/soap`` (SOAP 1.1), ``/soap12`` (SOAP 1.2); WSDL at ``?wsdl``.
+
+Before spyne sees a request, :class:`GatewaySoapServer` authenticates it
+(``Authorization: Bearer <key>`` or ``X-API-Key``), caps its size and runs
+the body through :func:`gateway.protocol.xml.parse_xml`, the gateway's one
+hostile-XML parser: a DTD, an entity declaration, a malformed or oversized
+body never reaches spyne's parser. (spyne's own parser is safe too:
+``resolve_entities=False``, ``load_dtd=False``, ``no_network=True``,
+``huge_tree=False`` are its defaults in ``spyne.protocol.xml.XmlDocument``; the
+pre-check makes that a second line, and answers our own ``xml-rejected``.)
+
+Faults spyne raises itself (schema validation, wrong verb) are rewritten into
+the gateway's problems, so a client only ever sees the stable slugs of
+:mod:`gateway.interfaces.problems`.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+from xml.sax.saxutils import escape
+
+from spyne import Application
+from spyne.protocol.soap import Soap11, Soap12
+from spyne.server.wsgi import WsgiApplication, WsgiMethodContext
+
+from gateway import logs
+from gateway.exceptions import AuthenticationFailed, GatewayError, MalformedRequest, XmlRejected
+from gateway.interfaces.soap.service import (
+    ENVIRON_KEY,
+    InsGatewayService,
+    ProblemFault,
+    SoapCall,
+    problem_fault,
+)
+from gateway.interfaces.soap.types import NS
+from gateway.protocol.xml import parse_xml
+from gateway.service import InsService
+from gateway.settings import ApiKeyDigest
+
+log = logging.getLogger("gateway.requests")
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+_ADDRESS_PLACEHOLDER = "https://insi-gateway.invalid/soap-address"
+_SCHEMA_ERROR = re.compile(r"SCHEMAV_[A-Z_]+: (.+)", re.DOTALL)
+
+
+class _Soap12(Soap12):  # type: ignore[misc]
+    """SOAP 1.2 with its HTTP binding's statuses: ``env:Sender`` 400, other faults 500.
+
+    (spyne answers 500 for every fault, which is the SOAP 1.1 rule, kept for ``/soap``.)
+    """
+
+    def fault_to_http_response_code(self, fault: Any) -> str:
+        client = str(getattr(fault, "faultcode", "")).split(".")[0] == "Client"
+        return "400 Bad Request" if client else "500 Internal Server Error"
+
+
+class GatewaySoapServer(WsgiApplication):  # type: ignore[misc]
+    """spyne's WSGI server with the gateway's request bookkeeping and pre-parse checks."""
+
+    def __init__(
+        self, app: Any, *, service: InsService, api_key: ApiKeyDigest, max_body_bytes: int
+    ) -> None:
+        super().__init__(app, max_content_length=max_body_bytes)
+        self._service = service
+        self._api_key = api_key
+        self._max_body_bytes = max_body_bytes
+        self.doc.wsdl11.build_interface_document(_ADDRESS_PLACEHOLDER)
+        self._wsdl_template: bytes = self.doc.wsdl11.get_interface_document()
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any], wsgi_url: Any = None
+    ) -> Iterable[bytes]:
+        """Request id in and out, one log line per request (like the JSON interface)."""
+        request_id = logs.accepted_request_id(environ.get("HTTP_X_REQUEST_ID", ""))
+        environ[ENVIRON_KEY] = SoapCall(self._service, request_id)
+        started = time.perf_counter()
+        token = logs.open_scope(request_id)
+        status = [500]
+
+        def respond(line: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+            status[0] = int(line.split(" ", 1)[0])
+            return start_response(line, [*headers, ("X-Request-ID", request_id)], *exc_info)
+
+        try:
+            return list(super().__call__(environ, respond, wsgi_url))
+        finally:
+            logs.finish_request(
+                log,
+                token,
+                request_id=request_id,
+                method=environ.get("REQUEST_METHOD", ""),
+                path=environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
+                status=status[0],
+                started=started,
+            )
+
+    def handle_wsdl_request(
+        self, req_env: dict[str, Any], start_response: Callable[..., Any], url: str
+    ) -> list[bytes]:
+        """The WSDL, its endpoint address taken from this request's own URL.
+
+        spyne builds the WSDL once, from the first request's URL (its ``Host``
+        header included), and cannot rebuild it: a forged first request would
+        set the address every later client sends its API key to. So it is
+        built once with a placeholder address, replaced per request.
+        """
+        logs.note(operation="wsdl")
+        address = escape(url, {'"': "&quot;"}).encode()
+        document = self._wsdl_template.replace(_ADDRESS_PLACEHOLDER.encode(), address)
+        start_response(
+            "200 OK",
+            [("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(document)))],
+        )
+        return [document]
+
+    def handle_rpc(self, req_env: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        try:
+            self._authenticate(req_env)
+            body = self._body(req_env)
+            parse_xml(body, max_bytes=self._max_body_bytes)
+        except GatewayError as error:
+            ctx = WsgiMethodContext(self, req_env, self.app.out_protocol.mime_type)
+            ctx.in_error = ctx.out_error = problem_fault(error, req_env[ENVIRON_KEY].request_id)
+            return self.handle_error(ctx, [], ctx.out_error, start_response)
+        req_env["wsgi.input"] = io.BytesIO(body)
+        req_env["CONTENT_LENGTH"] = str(len(body))
+        return super().handle_rpc(req_env, start_response)
+
+    def _authenticate(self, environ: dict[str, Any]) -> None:
+        scheme, _, bearer = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+        key = bearer.strip() if scheme.lower() == "bearer" else ""
+        key = key or environ.get("HTTP_X_API_KEY", "").strip()
+        if not key or not self._api_key.matches(key):
+            raise AuthenticationFailed(
+                "missing or wrong API key (Authorization: Bearer <key>, or X-API-Key)"
+            )
+
+    def _body(self, environ: dict[str, Any]) -> bytes:
+        """The body, read whole but never more than the cap (chunked bodies included)."""
+        declared = environ.get("CONTENT_LENGTH") or ""
+        if declared and not declared.isdigit():
+            raise MalformedRequest("Content-Length is not a number")
+        if declared and int(declared) > self._max_body_bytes:
+            raise XmlRejected(f"request body larger than {self._max_body_bytes} bytes")
+        limit = int(declared) if declared else self._max_body_bytes + 1
+        body: bytes = environ["wsgi.input"].read(limit)
+        if len(body) > self._max_body_bytes:
+            raise XmlRejected(f"request body larger than {self._max_body_bytes} bytes")
+        return body
+
+
+def _as_problem(ctx: Any) -> None:
+    """spyne event ``method_exception_object``: its own faults become the gateway's problems."""
+    error = ctx.out_error
+    if error is None or isinstance(error, ProblemFault):
+        return
+    code = str(error.faultcode)
+    mapped: BaseException = (
+        MalformedRequest(_client_reason(code, error.faultstring))
+        if code.split(".")[0] == "Client"
+        else RuntimeError(code)
+    )
+    ctx.in_error = ctx.out_error = problem_fault(
+        mapped, ctx.transport.req_env[ENVIRON_KEY].request_id
+    )
+
+
+def _client_reason(code: str, faultstring: object) -> str:
+    """The schema validator's message names elements, never values; other texts are not kept."""
+    text = faultstring.decode() if isinstance(faultstring, bytes) else str(faultstring)
+    match = _SCHEMA_ERROR.search(text)
+    if code.endswith("SchemaValidationError") and match:
+        return f"does not match the WSDL schema: {match.group(1).strip()}"
+    return f"refused by the SOAP layer ({code})"
+
+
+def _server(protocol: type[Any], **options: Any) -> GatewaySoapServer:
+    application = Application(
+        [InsGatewayService],
+        tns=NS,
+        name="InsGateway",
+        in_protocol=protocol(validator="lxml"),
+        out_protocol=protocol(),
+    )
+    application.event_manager.add_listener("method_exception_object", _as_problem)
+    return GatewaySoapServer(application, **options)
+
+
+def soap_wsgi_apps(
+    service: InsService, api_key: ApiKeyDigest, *, max_body_bytes: int
+) -> dict[str, WsgiApp]:
+    """The SOAP endpoints to mount beside the Flask app (``DispatcherMiddleware``)."""
+    # Our one line per request replaces spyne's logs, which print tracebacks and fault texts.
+    logging.getLogger("spyne").setLevel(logging.CRITICAL)
+    options: dict[str, Any] = {
+        "service": service,
+        "api_key": api_key,
+        "max_body_bytes": max_body_bytes,
+    }
+    return {"/soap": _server(Soap11, **options), "/soap12": _server(_Soap12, **options)}

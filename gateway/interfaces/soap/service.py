@@ -1,0 +1,184 @@
+"""The three SOAP operations: a translation to and from the JSON interface's vocabulary.
+
+Each operation turns the spyne request object into a plain mapping with the
+JSON field names, then calls what ``POST /v1/...`` calls: the same
+:mod:`gateway.queries` function (every rule), the same
+:class:`~gateway.service.InsService` method, the same
+:mod:`gateway.interfaces.answers` function. The answer dict is copied into
+the spyne answer type generically. Errors go through the one table of
+:mod:`gateway.interfaces.problems` and become :class:`ProblemFault`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from spyne import ComplexModelBase, Fault, ServiceBase, Unicode, rpc
+
+from gateway import logs
+from gateway.exceptions import GatewayError
+from gateway.interfaces.answers import search_answer_json, verify_answer_json
+from gateway.interfaces.problems import problem_document, problem_kind
+from gateway.interfaces.soap import types as t
+from gateway.models import CallContext
+from gateway.queries import search_query, verify_query, vitale_query
+from gateway.service import InsService, new_message_id
+
+log = logging.getLogger("gateway.requests")
+
+# Where the WSGI layer leaves the per-request :class:`SoapCall` for the operations.
+ENVIRON_KEY: Final = "insi_gateway.soap_call"
+
+
+@dataclass(frozen=True, slots=True)
+class SoapCall:
+    """What an operation needs beyond its body: the service core and the request id."""
+
+    service: InsService
+    request_id: str
+
+    def context(self) -> CallContext:
+        return CallContext(request_id=self.request_id, message_id=new_message_id())
+
+
+class ProblemFault(Fault):  # type: ignore[misc]
+    """A gateway error as a SOAP fault (already mapped: spyne's own faults are not)."""
+
+
+def problem_fault(error: BaseException, request_id: str) -> ProblemFault:
+    """``Client.<slug>``/``Server.<slug>``, the problem's detail as faultstring and Detail.
+
+    Same stable slug and type URI as the JSON problem document; the
+    document's fields (type, status, field, reason, upstream codes...) are
+    the Detail's ``problem`` element, in our namespace.
+    """
+    kind = problem_kind(error)
+    if not isinstance(error, GatewayError):
+        logs.event(log, "unexpected error", level=logging.ERROR, error_type=type(error).__name__)
+    logs.note(outcome=kind.slug)
+    document = problem_document(error, request_id=request_id)
+    return ProblemFault(
+        faultcode=f"{kind.fault_role}.{kind.slug}",
+        faultstring=document["detail"],
+        detail={_qualified("problem"): _qualified_keys(document)},
+    )
+
+
+def _qualified(name: str) -> str:
+    return f"{{{t.NS}}}{name}"
+
+
+def _qualified_keys(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {_qualified(key): _qualified_keys(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_qualified_keys(item) for item in value]
+    return value
+
+
+def request_fields(request: Any) -> dict[str, object]:
+    """A spyne request as the JSON body it stands for; absent elements are absent keys."""
+    if request is None:
+        return {}
+    fields: dict[str, object] = {}
+    for name in type(request).get_flat_type_info(type(request)):
+        value = getattr(request, name, None)
+        if value is not None:
+            fields[name] = _plain(value)
+    return fields
+
+
+def _plain(value: Any) -> object:
+    if isinstance(value, ComplexModelBase):
+        return request_fields(value)
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def answer_model(model: Any, data: Mapping[str, Any]) -> Any:
+    """The spyne ``model`` holding the answer dict ``data`` (keys it does not declare dropped)."""
+    fields = model.get_flat_type_info(model)
+    return model(**{name: _field(kind, data.get(name)) for name, kind in fields.items()})
+
+
+def _field(kind: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    if kind.Attributes.max_occurs > 1:
+        return [_one(kind, item) for item in value]
+    return _one(kind, value)
+
+
+def _one(kind: Any, value: Any) -> Any:
+    if issubclass(kind, ComplexModelBase):
+        return answer_model(kind, value)
+    if issubclass(kind, Unicode) and not isinstance(value, str):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return value
+
+
+# An operation body: (call, JSON fields) -> (answer dict, outcome for the request log).
+Handler = Callable[[SoapCall, Mapping[str, object]], tuple[dict[str, Any], str]]
+
+
+def _search(call: SoapCall, fields: Mapping[str, object]) -> tuple[dict[str, Any], str]:
+    answer = call.service.search_by_traits(search_query(fields), call.context())
+    return search_answer_json(answer), answer.result.code.value
+
+
+def _search_vitale(call: SoapCall, fields: Mapping[str, object]) -> tuple[dict[str, Any], str]:
+    answer = call.service.search_by_vitale(vitale_query(fields), call.context())
+    return search_answer_json(answer), answer.result.code.value
+
+
+def _verify(call: SoapCall, fields: Mapping[str, object]) -> tuple[dict[str, Any], str]:
+    answer = call.service.verify(verify_query(fields), call.context())
+    return verify_answer_json(answer), answer.verdict.value
+
+
+def _run(ctx: Any, operation: str, handler: Handler, request: Any, model: Any) -> Any:
+    call: SoapCall = ctx.transport.req_env[ENVIRON_KEY]
+    logs.note(operation=operation)
+    try:
+        body, outcome = handler(call, request_fields(request))
+        answer = answer_model(model, body)
+    except Exception as error:  # every error, ours or not, leaves as a mapped fault
+        raise problem_fault(error, call.request_id) from None
+    logs.note(outcome=outcome)
+    return answer
+
+
+def _operation(name: str, request: Any, answer: Any) -> Callable[[Callable[..., Any]], Any]:
+    """Document/literal, bare: the body element is ``<name>``, the answer ``<name>Response``."""
+    decorator: Callable[[Callable[..., Any]], Any] = rpc(
+        request,
+        _returns=answer,
+        _body_style="bare",
+        _operation_name=name,
+        _out_message_name=f"{name}Response",
+    )
+    return decorator
+
+
+class InsGatewayService(ServiceBase):  # type: ignore[misc]
+    """INS searches and verification, as ``POST /v1/ins/search``, ``.../vitale``, ``.../verify``.
+
+    spyne passes the method context first (no ``self``): hence ``ctx`` and N805.
+    """
+
+    @_operation("searchByTraits", t.TraitsSearchRequest, t.SearchAnswer)
+    def search_by_traits(ctx: Any, request: Any) -> Any:  # noqa: N805
+        return _run(ctx, "search", _search, request, t.SearchAnswer)
+
+    @_operation("searchByVitale", t.VitaleSearchRequest, t.SearchAnswer)
+    def search_by_vitale(ctx: Any, request: Any) -> Any:  # noqa: N805
+        return _run(ctx, "search_vitale", _search_vitale, request, t.SearchAnswer)
+
+    @_operation("verifyIns", t.VerifyRequest, t.VerifyAnswer)
+    def verify_ins(ctx: Any, request: Any) -> Any:  # noqa: N805
+        return _run(ctx, "verify", _verify, request, t.VerifyAnswer)

@@ -1,0 +1,175 @@
+"""The SOAP shapes: the JSON interface's field names and nesting, as spyne models.
+
+Requests: every field is an optional ``xs:string`` (or a repeated one). The
+rules (required fields, formats, lunar dates such as ``1980-00-00``) live once
+in :mod:`gateway.queries`; a schema ``xs:date`` would refuse valid lunar dates,
+and a ``minOccurs="1"`` would answer a spyne schema fault instead of the
+stable ``invalid-input`` problem that names the field.
+
+Lists are repeated elements (``Array(..., wrapped=False)``): ``<first_names>``
+once per name, as JSON's list and INSi's own ``Prenom``; clients such as zeep
+then take and give plain lists.
+
+Answers: fields always present in the JSON answer have ``minOccurs="1"``, so
+the WSDL documents them. Only one namespace, :data:`NS`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from spyne import Array, Boolean, ComplexModel, Unicode
+
+NS: Final = "urn:insi-gateway:soap:v1"
+
+TEXT: Any = Unicode
+ALWAYS: Any = Unicode(min_occurs=1)
+TEXTS: Any = Array(Unicode, wrapped=False)
+
+
+def many(item: Any) -> Any:
+    """A repeated element of ``item``."""
+    return Array(item, wrapped=False)
+
+
+# --- requests ----------------------------------------------------------------------------
+
+
+class TraitsSearchRequest(ComplexModel):  # type: ignore[misc]
+    """``searchByTraits``: the fields of ``POST /v1/ins/search``."""
+
+    __namespace__ = NS
+    birth_name = TEXT
+    first_names = TEXTS
+    sex = TEXT
+    birth_date = TEXT
+    birth_place = TEXT
+    flags = TEXTS
+
+
+class VitaleSearchRequest(ComplexModel):  # type: ignore[misc]
+    """``searchByVitale``: the fields of ``POST /v1/ins/search/vitale``."""
+
+    __namespace__ = NS
+    beneficiary_matricule = TEXT
+    holder_matricule = TEXT
+    birth_name = TEXT
+    birth_date = TEXT
+    birth_rank = TEXT
+
+
+class HeldIns(ComplexModel):  # type: ignore[misc]
+    """The INS the application holds (``ins`` of ``POST /v1/ins/verify``)."""
+
+    __namespace__ = NS
+    matricule = TEXT
+    key = TEXT
+    oid = TEXT
+
+
+class VerifyRequest(ComplexModel):  # type: ignore[misc]
+    """``verifyIns``: the fields of ``POST /v1/ins/verify`` (one identity, not the batch form)."""
+
+    __namespace__ = NS
+    ins = HeldIns
+    birth_name = TEXT
+    first_names = TEXTS
+    sex = TEXT
+    birth_date = TEXT
+    birth_place = TEXT
+    flags = TEXTS
+
+
+# --- answers -----------------------------------------------------------------------------
+
+
+class Ins(ComplexModel):  # type: ignore[misc]
+    """An INS as answered (:func:`gateway.interfaces.answers.ins_json`)."""
+
+    __namespace__ = NS
+    matricule = ALWAYS
+    key = ALWAYS
+    oid = ALWAYS
+    kind = TEXT
+    test = Boolean
+    key_valid = Boolean
+    start_date = TEXT
+    end_date = TEXT
+
+
+class Identity(ComplexModel):  # type: ignore[misc]
+    """The official identity (:func:`gateway.interfaces.answers.identity_json`)."""
+
+    __namespace__ = NS
+    birth_name = ALWAYS
+    first_name = TEXT
+    first_names = TEXTS
+    sex = ALWAYS
+    birth_date = ALWAYS
+    birth_place = TEXT
+
+
+class SentQuery(ComplexModel):  # type: ignore[misc]
+    """What was sent, normalised: the traits, or the Vitale card data."""
+
+    __namespace__ = NS
+    beneficiary_matricule = TEXT
+    holder_matricule = TEXT
+    birth_name = TEXT
+    first_names = TEXTS
+    sex = TEXT
+    birth_date = TEXT
+    birth_place = TEXT
+    birth_rank = TEXT
+
+
+class Attempt(ComplexModel):  # type: ignore[misc]
+    """One upstream call of a search: the first names sent, the code, its message id."""
+
+    __namespace__ = NS
+    first_names = ALWAYS
+    code = ALWAYS
+    message_id = ALWAYS
+
+
+class Difference(ComplexModel):  # type: ignore[misc]
+    """A held value that differs from the official one; non-strings as compact JSON text."""
+
+    __namespace__ = NS
+    field = ALWAYS
+    given = TEXT
+    official = TEXT
+
+
+class SearchAnswer(ComplexModel):  # type: ignore[misc]
+    """The answer of both searches (:func:`gateway.interfaces.answers.search_answer_json`)."""
+
+    __namespace__ = NS
+    status = ALWAYS
+    code = ALWAYS
+    label = ALWAYS
+    ins = Ins
+    identity = Identity
+    identity_status = TEXT
+    history = many(Ins)
+    attempts = many(Attempt)
+    hint = TEXT
+    sent = SentQuery
+    message_id = ALWAYS
+    request_id = ALWAYS
+
+
+class VerifyAnswer(ComplexModel):  # type: ignore[misc]
+    """The verdict (:func:`gateway.interfaces.answers.verify_answer_json`)."""
+
+    __namespace__ = NS
+    verdict = ALWAYS
+    differences = many(Difference)
+    ins = Ins
+    identity = Identity
+    identity_status = TEXT
+    history = many(Ins)
+    attempts = many(Attempt)
+    hint = TEXT
+    message_id = ALWAYS
+    request_id = ALWAYS

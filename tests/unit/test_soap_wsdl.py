@@ -1,0 +1,192 @@
+"""The WSDL the SOAP interface publishes: document/literal, three operations, our namespace.
+
+Also checks that the SOAP answer types declare every field the shared
+answer functions produce, so a field added to the JSON answers cannot be
+silently dropped on the SOAP side.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import pytest
+from lxml import etree
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.test import Client
+
+from gateway.interfaces.answers import search_answer_json, verify_answer_json
+from gateway.interfaces.soap import soap_wsgi_apps
+from gateway.interfaces.soap import types as soap_types
+from gateway.models import (
+    CallContext,
+    Ins,
+    InsResult,
+    OfficialIdentity,
+    ResultCode,
+    TraitsQuery,
+    VerifyQuery,
+)
+from gateway.protocol.xml import parse_xml
+from gateway.service import Attempt, InsService, SearchAnswer, VerifyAnswer
+from gateway.settings import ApiKeyDigest
+from gateway.verdicts import Difference, Verdict
+
+NS = "urn:insi-gateway:soap:v1"
+WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
+XSD_NS = "http://www.w3.org/2001/XMLSchema"
+SOAP_BINDINGS = {
+    "/soap": "http://schemas.xmlsoap.org/wsdl/soap/",
+    "/soap12": "http://schemas.xmlsoap.org/wsdl/soap12/",
+}
+OPERATIONS = {"searchByTraits", "searchByVitale", "verifyIns"}
+
+
+@pytest.fixture(scope="module")
+def client() -> Client:
+    # The WSDL never touches the service core: an empty stand-in is enough.
+    apps = soap_wsgi_apps(cast(InsService, object()), ApiKeyDigest.of("k"), max_body_bytes=65536)
+    return Client(DispatcherMiddleware(_not_found, apps))
+
+
+def _not_found(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("404 Not Found", [])
+    return []
+
+
+def wsdl(client: Client, path: str, host: str = "localhost") -> etree._Element:
+    response = client.get(f"{path}?wsdl", headers={"Host": host})
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/xml")
+    return parse_xml(response.get_data())
+
+
+def _resolve(element: etree._Element, prefixed: str) -> str:
+    prefix, _, local = prefixed.rpartition(":")
+    return f"{{{element.nsmap[prefix or None]}}}{local}"
+
+
+@pytest.mark.parametrize("path", sorted(SOAP_BINDINGS))
+def test_wsdl_is_document_literal_with_the_three_operations(client: Client, path: str) -> None:
+    root = wsdl(client, path)
+    soap = SOAP_BINDINGS[path]
+
+    assert root.get("targetNamespace") == NS
+    binding = root.find(f"{{{WSDL_NS}}}binding")
+    assert binding is not None
+    assert binding.find(f"{{{soap}}}binding").get("style") == "document"  # type: ignore[union-attr]
+    operations = binding.findall(f"{{{WSDL_NS}}}operation")
+    assert {op.get("name") for op in operations} == OPERATIONS
+    bodies = [body.get("use") for body in binding.iter(f"{{{soap}}}body")]
+    assert bodies == ["literal"] * 6
+    port_type = root.find(f"{{{WSDL_NS}}}portType")
+    assert port_type is not None
+    assert {op.get("name") for op in port_type} == OPERATIONS
+
+
+@pytest.mark.parametrize("path", sorted(SOAP_BINDINGS))
+def test_everything_lives_in_our_one_namespace(client: Client, path: str) -> None:
+    root = wsdl(client, path)
+
+    schemas = root.findall(f"{{{WSDL_NS}}}types/{{{XSD_NS}}}schema")
+    assert [schema.get("targetNamespace") for schema in schemas] == [NS]
+    assert schemas[0].get("elementFormDefault") == "qualified"
+    for part in root.iter(f"{{{WSDL_NS}}}part"):
+        assert _resolve(part, part.get("element", "")).startswith(f"{{{NS}}}")
+
+
+@pytest.mark.parametrize(
+    "request_type", ["TraitsSearchRequest", "VitaleSearchRequest", "VerifyRequest"]
+)
+def test_birth_date_is_a_plain_string(client: Client, request_type: str) -> None:
+    """Never xs:date: lunar dates such as 1980-00-00 are valid birth dates."""
+    root = wsdl(client, "/soap")
+
+    elements = root.xpath(
+        "//xs:complexType[@name=$name]/xs:sequence/xs:element[@name='birth_date']",
+        namespaces={"xs": XSD_NS},
+        name=request_type,
+    )
+    assert isinstance(elements, list)
+    assert len(elements) == 1
+    element = elements[0]
+    assert isinstance(element, etree._Element)
+    assert _resolve(element, element.get("type", "")) == f"{{{XSD_NS}}}string"
+    assert element.get("minOccurs") == "0"  # required-ness is checked by gateway.queries
+
+
+def test_operation_elements_use_the_request_and_answer_types(client: Client) -> None:
+    root = wsdl(client, "/soap12")
+    types = {
+        element.get("name"): _resolve(element, element.get("type", ""))
+        for element in root.iterfind(f".//{{{XSD_NS}}}schema/{{{XSD_NS}}}element")
+    }
+
+    assert types["searchByTraits"] == f"{{{NS}}}TraitsSearchRequest"
+    assert types["searchByVitale"] == f"{{{NS}}}VitaleSearchRequest"
+    assert types["verifyIns"] == f"{{{NS}}}VerifyRequest"
+    assert types["searchByTraitsResponse"] == f"{{{NS}}}SearchAnswer"
+    assert types["searchByVitaleResponse"] == f"{{{NS}}}SearchAnswer"
+    assert types["verifyInsResponse"] == f"{{{NS}}}VerifyAnswer"
+
+
+def test_address_follows_each_request_not_the_first_one(client: Client) -> None:
+    """spyne caches the first WSDL: a forged Host must not redirect later clients."""
+    forged = wsdl(client, "/soap", host="attacker.example")
+    honest = wsdl(client, "/soap", host="gateway.hospital.example")
+
+    def address(root: etree._Element) -> str:
+        return next(root.iter("{http://schemas.xmlsoap.org/wsdl/soap/}address")).get("location", "")
+
+    assert address(forged) == "http://attacker.example/soap"
+    assert address(honest) == "http://gateway.hospital.example/soap"
+
+
+# --- the answer types cover the shared answers ---------------------------------------------
+
+INS = Ins("297022A020778", "78", "1.2.250.1.213.1.4.8", start_date="1997-02-26")
+TRAITS = TraitsQuery("ADRTROIS", ("DOMINIQUE",), "F", "1997-02-26", "2A020")
+CONTEXT = CallContext(request_id="r-1", message_id="uuid:1")
+FOUND = InsResult(
+    code=ResultCode.FOUND,
+    label="OK",
+    ins=INS,
+    identity=OfficialIdentity("ADRTROIS", "DOMINIQUE", ("DOMINIQUE",), "F", "1997-02-26", "2A020"),
+    history=(Ins("297022A020779", "05", "1.2.250.1.213.1.4.8", end_date="2000-01-01"),),
+)
+ATTEMPTS = (Attempt("DOMINIQUE", ResultCode.FOUND, "uuid:1"),)
+
+
+def _declared(model: Any) -> set[str]:
+    return set(model.get_flat_type_info(model))
+
+
+def _keys(data: dict[str, Any]) -> set[str]:
+    return set(data)
+
+
+def test_search_answer_type_declares_every_answer_field() -> None:
+    found = search_answer_json(SearchAnswer(TRAITS, FOUND, CONTEXT, ATTEMPTS))
+    multiple = search_answer_json(
+        SearchAnswer(TRAITS, InsResult(code=ResultCode.MULTIPLE, label="2"), CONTEXT)
+    )
+
+    assert _keys(found) | _keys(multiple) <= _declared(soap_types.SearchAnswer)
+    assert _keys(found["ins"]) <= _declared(soap_types.Ins)
+    assert _keys(found["identity"]) <= _declared(soap_types.Identity)
+    assert _keys(found["sent"]) <= _declared(soap_types.SentQuery)
+    assert _keys(found["attempts"][0]) <= _declared(soap_types.Attempt)
+
+
+def test_verify_answer_type_declares_every_answer_field() -> None:
+    search = SearchAnswer(TRAITS, FOUND, CONTEXT, ATTEMPTS)
+    answer = verify_answer_json(
+        VerifyAnswer(
+            VerifyQuery(INS, TRAITS),
+            Verdict.MISMATCH,
+            (Difference("first_names", ["DOMINIQUE"], ["DOMINIQUE", "MARIE"]),),
+            search,
+        )
+    )
+
+    assert _keys(answer) <= _declared(soap_types.VerifyAnswer)
+    assert _keys(answer["differences"][0]) <= _declared(soap_types.Difference)
