@@ -19,6 +19,7 @@ from zeep.transports import Transport
 
 from gateway.pki.devpki import DevPki
 from tests.integration.conftest import GatewayFactory, GatewayServer, MockServer
+from tests.integration.personas import FOUND, PERSONAS, WITH_CARD, Expected
 
 pytestmark = pytest.mark.integration
 
@@ -286,3 +287,44 @@ def test_one_log_line_per_soap_request_without_identity(gateway: GatewayServer) 
     text = gateway.process.output()
     for secret in ("ADRTROIS", "DOMINIQUE", "1997-02-26", "297022A020778"):
         assert secret not in text
+
+
+# --- every persona, every operation (the same table as the JSON side) ---------------------------
+
+
+@pytest.mark.parametrize("persona", PERSONAS, ids=lambda p: p.id)
+def test_every_persona_by_traits(client: zeep.Client, persona: Expected) -> None:
+    answer = client.service.searchByTraits(**persona.traits())
+
+    if persona.matricule is None:
+        assert (answer.status, answer.ins) == ("not_found", None)
+        return
+    assert answer.status == "found"
+    assert (answer.ins.matricule, answer.ins.key, answer.ins.oid) == (
+        persona.matricule,
+        persona.key,
+        persona.oid,
+    )
+    assert list(answer.identity.first_names) == list(persona.first_names)
+    assert answer.identity_status == "RECUP"
+    assert {(h.matricule, h.key) for h in answer.history or []} == set(persona.history)
+
+
+@pytest.mark.parametrize("persona", WITH_CARD, ids=lambda p: p.id)
+def test_every_card_by_vitale(client: zeep.Client, persona: Expected) -> None:
+    assert persona.card is not None
+
+    answer = client.service.searchByVitale(
+        **persona.card, birth_name=persona.birth_name, birth_date=persona.birth_date
+    )
+
+    assert (answer.status, answer.ins.matricule) == ("found", persona.matricule)
+
+
+@pytest.mark.parametrize("persona", FOUND, ids=lambda p: p.id)
+def test_every_persona_verified(client: zeep.Client, persona: Expected) -> None:
+    held = {"matricule": persona.matricule, "key": persona.key, "oid": persona.oid}
+
+    answer = client.service.verifyIns(ins=held, **persona.traits())
+
+    assert answer.verdict == "verified"
