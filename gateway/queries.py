@@ -35,7 +35,7 @@ _RANK = re.compile(r"[1-9]")
 SEARCH_FIELDS = TRAITS_FIELDS | {"flags"}
 VERIFY_FIELDS = TRAITS_FIELDS | {"flags", "ins"}
 VITALE_FIELDS = frozenset(
-    {"beneficiary_matricule", "holder_matricule", "birth_name", "birth_date", "birth_rank"}
+    {"beneficiary_matricule", "holder_matricule", "birth_name", "birth_date", "birth_rank", "flags"}
 )
 
 
@@ -88,11 +88,12 @@ def vitale_query(fields: Mapping[str, object]) -> VitaleQuery:
     _reject_unknown(fields, VITALE_FIELDS)
     beneficiary = fields.get("beneficiary_matricule")
     holder = fields.get("holder_matricule")
-    if beneficiary is None and holder is None:
+    if not beneficiary and not holder:
         raise InvalidInput("holder_matricule", "a beneficiary or holder matricule is required")
     for name in ("birth_name", "birth_date", "birth_rank"):
         if fields.get(name) is None:
             raise InvalidInput(name, "is required")
+    identity_flags(fields.get("flags"))
     rank = fields["birth_rank"]
     if isinstance(rank, int) and not isinstance(rank, bool):
         rank = str(rank)

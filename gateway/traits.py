@@ -16,6 +16,7 @@ import calendar
 import re
 import unicodedata
 from collections.abc import Mapping
+from datetime import date
 
 from gateway.exceptions import InvalidInput
 from gateway.models import TraitsQuery
@@ -23,8 +24,8 @@ from gateway.models import TraitsQuery
 _LIGATURES = str.maketrans({"Æ": "AE", "æ": "ae", "Œ": "OE", "œ": "oe", "ß": "SS"})
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'", "´": "'"})
 _ALLOWED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ -'")
-_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
-_COG = re.compile(r"(?:\d{5}|2[AB]\d{3})")
+_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_COG = re.compile(r"(?:[0-9]{5}|2[AB][0-9]{3})")
 _SEXES = frozenset({"F", "M"})
 MAX_NAME_LENGTH = 100
 MAX_FIRST_NAMES = 10
@@ -56,6 +57,7 @@ def normalise_name(field: str, value: object) -> str:
 
 def _clean_separators(text: str) -> str:
     text = re.sub(r" *- *", "-", text)
+    text = re.sub(r" *' *", "'", text)
     text = re.sub(r"-{2,}", "-", text)
     text = re.sub(r"'{2,}", "'", text)
     text = re.sub(r" {2,}", " ", text)
@@ -88,8 +90,11 @@ def validate_sex(field: str, value: object) -> str:
     return value.upper()
 
 
-def validate_birth_date(field: str, value: object) -> str:
-    """``YYYY-MM-DD``; lunar dates (day and/or month ``00``) are valid, impossible dates are not."""
+def validate_birth_date(field: str, value: object, *, today: date | None = None) -> str:
+    """``YYYY-MM-DD``; lunar dates (day and/or month ``00``) are valid, impossible dates are not.
+
+    Compared to today as a string, so a lunar date is never turned into a ``date``.
+    """
     match = _DATE.fullmatch(value) if isinstance(value, str) else None
     if match is None:
         raise InvalidInput(field, "must be a date as YYYY-MM-DD")
@@ -99,6 +104,8 @@ def validate_birth_date(field: str, value: object) -> str:
     last_day = calendar.monthrange(year, month)[1] if month else 31
     if day > last_day:
         raise InvalidInput(field, "is not a possible date")
+    if str(value) > (today or date.today()).isoformat():
+        raise InvalidInput(field, "is in the future")
     return str(value)
 
 
@@ -107,7 +114,9 @@ def validate_birth_place(field: str, value: object) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str) or not _COG.fullmatch(value.upper()):
-        raise InvalidInput(field, "must be a 5-character INSEE COG code (e.g. 63220, 2A020, 99100)")
+        raise InvalidInput(
+            field, "must be a 5-character INSEE COG code (e.g. 63220, 2A020, 99350 abroad)"
+        )
     return value.upper()
 
 

@@ -42,6 +42,8 @@ def judge(
         return Verdict.MULTIPLE, ()
     differences = _trait_differences(traits, result.identity)
     if _same_ins(held, result.ins):
+        if held.oid != result.ins.oid:  # same number, other kind (e.g. a NIA held for a NIR)
+            differences = (Difference("ins.oid", held.oid, result.ins.oid), *differences)
         return (Verdict.MISMATCH if differences else Verdict.VERIFIED), differences
     if any(_same_ins(held, old) for old in result.history):
         return Verdict.SUPERSEDED, differences

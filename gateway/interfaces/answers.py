@@ -2,7 +2,9 @@
 
 An identity obtained from the teleservice gets the RNIV status ``RECUP``
 (récupérée): only the application, after checking an identity document,
-can raise it to ``QUAL`` (qualifiée) or ``VALI`` (validée).
+can raise it to ``QUAL`` (qualifiée); ``VALI`` (validée) is for an identity
+checked against a document whose INS was not obtained from the teleservice.
+See docs/ins-rules.md.
 """
 
 from __future__ import annotations

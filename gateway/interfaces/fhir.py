@@ -81,13 +81,15 @@ def fhir_date(lunar: str) -> str:
 
 
 def _ins_identifier(ins: dict[str, Any]) -> dict[str, Any]:
-    code = f"INS-{ins['kind'] or 'NIR'}" + ("-TEST" if ins.get("test") else "")
-    return {
+    identifier: dict[str, Any] = {
         "use": "official",
-        "type": {"coding": [{"system": _IDENTIFIER_TYPES, "code": code}]},
         "system": f"urn:oid:{ins['oid']}",
         "value": f"{ins['matricule']}{ins['key']}",
     }
+    if ins["kind"]:  # an OID we do not know is passed through, without a guessed type
+        code = f"INS-{ins['kind']}" + ("-TEST" if ins.get("test") else "")
+        identifier["type"] = {"coding": [{"system": _IDENTIFIER_TYPES, "code": code}]}
+    return identifier
 
 
 def _birth_place(cog: str) -> dict[str, Any]:

@@ -132,7 +132,7 @@ PERSONAS: tuple[Persona, ...] = (
     Persona("DE VINCI", ("LEONARDO",), "M", "2014-02-01", "63220", _ins("1140263220117", "93")),
     Persona("DE VINCI", ("LEONARDO",), "M", "2014-02-01", "75056", _ins("1140275056204", "43")),
     # Ours too: a lunar birth date (month and day unknown), born abroad (99xxx).
-    Persona("LUNAIRE", ("MARIE",), "F", "1950-00-00", "99100", _ins("2509999100123", "28")),
+    Persona("LUNAIRE", ("MARIE",), "F", "1950-00-00", "99350", _ins("2509999350123", "94")),
     # Ours: the teleservice is the authority, even for a key failing the 97-mod check.
     Persona("CLEFAUSSE", ("JEANNE",), "F", "1985-05-05", "63220", _ins("2850563220999", "00")),
 )

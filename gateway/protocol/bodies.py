@@ -13,10 +13,11 @@ def traits_search_body(query: TraitsQuery, first_names: str) -> dict[str, object
     """Arguments of ``rechercherInsAvecTraitsIdentite`` (body ``RECSANSVITALE``).
 
     ``first_names`` is what this attempt sends, not ``query.first_names``: the
-    INSi search procedure first sends all first names joined by a space, then
-    retries with the first one alone, each time in a single ``Prenom`` element
-    (the contract allows several, the teleservice expects one). The caller
-    decides the attempt; this function only shapes it.
+    search procedure (:mod:`gateway.strategy`) sends the first first name
+    alone, then each following one, then the whole list joined by spaces,
+    each time in a single ``Prenom`` element (the contract allows several,
+    the teleservice expects one). The caller decides the attempt; this
+    function only shapes it.
 
     ``LieuNaissance`` is optional in the contract and omitted when unknown
     rather than sent empty, which the teleservice would read as a criterion.

@@ -83,7 +83,7 @@ PERSONAS = [
         "PROVISOIRE", ("MATRICULE",), "M", "2009-07-01", "63220", "1090763220888", "35", oid=NIA
     ),
     Expected("HOUILLES", ("PIERRE", "PAUL", "JACQUES"), "M", "1993-01-27", None, None),
-    Expected("LUNAIRE", ("MARIE",), "F", "1950-00-00", "99100", "2509999100123", "28"),
+    Expected("LUNAIRE", ("MARIE",), "F", "1950-00-00", "99350", "2509999350123", "94"),
 ]
 FOUND = [p for p in PERSONAS if p.matricule]
 WITH_CARD = [p for p in PERSONAS if p.card]

@@ -271,11 +271,11 @@ def test_fhir_patient_follows_fr_core_patient_ins(gateway: GatewayServer) -> Non
         "use": "official",
         "type": identifier["type"],
         "system": "urn:oid:1.2.250.1.213.1.4.8",
-        "value": "250999910012328",
+        "value": "250999935012394",
     }
     assert identifier["type"]["coding"][0]["code"] == "INS-NIR"
     assert patient["name"] == [{"use": "official", "family": "LUNAIRE", "given": ["MARIE"]}]
     assert patient["gender"] == "female"
     assert patient["birthDate"] == "1950"  # lunar 1950-00-00: FHIR partial date
     birth_place = next(e for e in patient["extension"] if e["url"].endswith("patient-birthPlace"))
-    assert birth_place["valueAddress"]["extension"][0]["valueCoding"]["code"] == "99100"
+    assert birth_place["valueAddress"]["extension"][0]["valueCoding"]["code"] == "99350"

@@ -111,7 +111,7 @@ def test_lunar_birth_date_is_accepted(client: zeep.Client) -> None:
         birth_name="LUNAIRE", first_names=["MARIE"], sex="F", birth_date="1950-00-00"
     )
 
-    assert (answer.status, answer.ins.matricule) == ("found", "2509999100123")
+    assert (answer.status, answer.ins.matricule) == ("found", "2509999350123")
     assert answer.identity.birth_date == "1950-00-00"
 
 

@@ -43,9 +43,8 @@ def test_burst_then_rate() -> None:
 def test_concurrency_cap_and_release() -> None:
     gate = QuotaGate(clock=Clock())
     app = App(burst=10)
-    with gate.admit(app), gate.admit(app):
-        with pytest.raises(ConcurrencyExceeded), gate.admit(app):
-            pass
+    with gate.admit(app), gate.admit(app), pytest.raises(ConcurrencyExceeded), gate.admit(app):
+        pass
     with gate.admit(app):  # both slots released
         pass
 

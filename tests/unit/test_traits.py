@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from gateway.exceptions import InvalidInput
@@ -74,7 +76,7 @@ def test_impossible_dates_are_refused(date: object) -> None:
 
 @pytest.mark.parametrize(
     ("place", "expected"),
-    [("63220", "63220"), ("2a020", "2A020"), ("99100", "99100"), (None, None)],
+    [("63220", "63220"), ("2a020", "2A020"), ("99350", "99350"), (None, None)],
 )
 def test_cog_codes(place: str | None, expected: str | None) -> None:
     assert validate_birth_place("birth_place", place) == expected
@@ -84,3 +86,25 @@ def test_cog_codes(place: str | None, expected: str | None) -> None:
 def test_bad_cog_codes(place: str) -> None:
     with pytest.raises(InvalidInput):
         validate_birth_place("birth_place", place)
+
+
+def test_spaces_around_apostrophes_are_cleaned() -> None:
+    assert normalise_name("birth_name", "d' artagnan") == "D'ARTAGNAN"
+    assert normalise_first_names("first_names", ["pierre ' paul"]) == ("PIERRE'PAUL",)
+
+
+@pytest.mark.parametrize("value", ["١٩٩٧-٠٢-٢٦", "１９９７-０２-２６"])
+def test_non_ascii_digits_are_not_a_date(value: str) -> None:
+    with pytest.raises(InvalidInput):
+        validate_birth_date("birth_date", value)
+
+
+def test_a_future_birth_date_is_refused() -> None:
+    with pytest.raises(InvalidInput, match="future"):
+        validate_birth_date("birth_date", "2031-01-01", today=date(2030, 12, 31))
+    assert validate_birth_date("birth_date", "2030-12-00", today=date(2030, 12, 31))
+
+
+def test_non_ascii_digits_are_not_a_cog_code() -> None:
+    with pytest.raises(InvalidInput):
+        validate_birth_place("birth_place", "٦٣٢٢٠")
