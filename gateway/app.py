@@ -1,31 +1,40 @@
 """The app factory: the one place that reads the environment and assembles the gateway.
 
 gunicorn loads :func:`create_app` in each worker after the fork, so
-certificates, keys, the TLS session pool and the zeep client are built once
-per worker process and never per request.
+certificates, keys, the TLS session pool, the zeep client and the database
+engine are built once per worker process and never per request.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Flask, Response, jsonify
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from gateway import logs
+from gateway.access import Gatekeeper
 from gateway.exceptions import ConfigurationError
 from gateway.interfaces import json_api
 from gateway.interfaces.soap import soap_wsgi_apps
+from gateway.metrics import InFlight, Metrics
 from gateway.models import CertificateMode, SoftwareIdentity
 from gateway.pki.credentials import Credential, load_credential
 from gateway.protocol.signing import VihfSigner
 from gateway.service import InsService
-from gateway.settings import CertificateSource, Settings, SigningMode
+from gateway.settings import CertificateSource, Settings, SigningMode, StorageSettings
+from gateway.storage.apps import AppRegistry
+from gateway.storage.audit import AuditJournal
+from gateway.storage.database import Database
+from gateway.trail import Trail
 from gateway.transport.client import InsiClient
 from gateway.transport.resilience import Resilience, ResilientTransport
 from gateway.transport.transports import MutualTlsTransport, Transport
+
+OPENAPI = Path(__file__).resolve().parent / "interfaces" / "openapi.json"
 
 
 def _load(source: CertificateSource, setting: str) -> Credential:
@@ -34,15 +43,36 @@ def _load(source: CertificateSource, setting: str) -> Credential:
 
 
 def load_credentials(settings: Settings) -> dict[CertificateMode, Credential]:
-    """Both establishment credentials, loaded once; each must carry its expected CN."""
+    """Both establishment credentials, loaded once."""
     credentials = {CertificateMode.MANU: _load(settings.cert_manu, "INSI_CERT_MANU")}
     if settings.cert_auto is not None:
         credentials[CertificateMode.AUTO] = _load(settings.cert_auto, "INSI_CERT_AUTO")
     return credentials
 
 
-def build_service(settings: Settings) -> InsService:
-    """Assemble credentials, signers, transport and client into the service core."""
+def open_storage(settings: StorageSettings) -> tuple[Database, AuditJournal]:
+    """The database, migrated to the current schema, and the audit journal on it."""
+    database = Database(settings.database_url)
+    database.migrate()
+    journal = AuditJournal(database, pseudonym_key=settings.audit_key.reveal().encode())
+    return database, journal
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """Everything one worker process builds once and shares between its threads."""
+
+    settings: Settings
+    database: Database
+    service: InsService
+    gatekeeper: Gatekeeper
+    metrics: Metrics
+    resilience: Resilience
+    credentials: Mapping[CertificateMode, Credential]
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """Assemble credentials, transports, client, storage and the service core."""
     credentials = load_credentials(settings)
     structure_id = credentials[CertificateMode.MANU].organizational_unit
     emitter = settings.emitter or structure_id
@@ -50,8 +80,43 @@ def build_service(settings: Settings) -> InsService:
         raise ConfigurationError(
             "INSI_CERT_MANU", "certificate has no OU (structure id); set INSI_EMITTER"
         )
-    resilience = Resilience(settings.resilience)
-    transports: dict[CertificateMode, Transport] = {
+    metrics = Metrics()
+    resilience = Resilience(settings.resilience, on_retry=metrics.retries.inc)
+    metrics.watch_circuit(lambda: resilience.breaker.state.value)
+    for mode, credential in credentials.items():
+        metrics.watch_certificate(mode.value, credential.not_valid_after)
+    database, journal = open_storage(settings.storage)
+    service = InsService(
+        client=InsiClient(
+            endpoint=settings.upstream_url,
+            transports=_transports(settings, credentials, resilience),
+            max_response_bytes=settings.max_response_bytes,
+        ),
+        signers=(
+            {mode: VihfSigner(credential) for mode, credential in credentials.items()}
+            if settings.signing is SigningMode.VIHF
+            else {}
+        ),
+        software=SoftwareIdentity(
+            idam=settings.idam,
+            name=settings.software_name,
+            version=settings.software_version,
+            instance=settings.software_instance,
+        ),
+        emitter=emitter,
+        structure_id=structure_id,
+        trail=Trail(journal, metrics),
+        strategy=settings.first_name_strategy,
+    )
+    gatekeeper = Gatekeeper(AppRegistry(database))
+    return Runtime(settings, database, service, gatekeeper, metrics, resilience, credentials)
+
+
+def _transports(
+    settings: Settings, credentials: Mapping[CertificateMode, Credential], resilience: Resilience
+) -> dict[CertificateMode, Transport]:
+    """One mutual-TLS transport per certificate, all sharing one circuit and retry budget."""
+    return {
         mode: ResilientTransport(
             MutualTlsTransport(
                 credential,
@@ -64,52 +129,45 @@ def build_service(settings: Settings) -> InsService:
         )
         for mode, credential in credentials.items()
     }
-    client = InsiClient(
-        endpoint=settings.upstream_url,
-        transports=transports,
-        max_response_bytes=settings.max_response_bytes,
-    )
-    signers = (
-        {mode: VihfSigner(credential) for mode, credential in credentials.items()}
-        if settings.signing is SigningMode.VIHF
-        else {}
-    )
-    return InsService(
-        client=client,
-        signers=signers,
-        software=SoftwareIdentity(
-            idam=settings.idam,
-            name=settings.software_name,
-            version=settings.software_version,
-            instance=settings.software_instance,
-        ),
-        emitter=emitter,
-        structure_id=structure_id,
-        strategy=settings.first_name_strategy,
-    )
 
 
 def create_app(env: Mapping[str, str] | None = None) -> Flask:
     """Build the gateway's WSGI app from ``env`` (default: the process environment)."""
     settings = Settings.from_env(os.environ if env is None else env)
     logs.configure(settings.log_level)
+    runtime = build_runtime(settings)
     app = Flask("gateway")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    service = build_service(settings)
-    json_api.install(app, service, settings.api_key)
-    soap = soap_wsgi_apps(service, settings.api_key, max_body_bytes=settings.max_body_bytes)
-    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, soap)  # type: ignore[method-assign]
+    app.extensions["insi_runtime"] = runtime
+    json_api.install(app, runtime.service, runtime.gatekeeper, runtime.metrics)
+    soap = soap_wsgi_apps(
+        runtime.service, runtime.gatekeeper, runtime.metrics, max_body_bytes=settings.max_body_bytes
+    )
+    app.wsgi_app = InFlight(  # type: ignore[method-assign]
+        DispatcherMiddleware(app.wsgi_app, soap), runtime.metrics
+    )
     app.add_url_rule("/healthz", "healthz", _healthz)
+    app.add_url_rule("/metrics", "metrics", _metrics)
     app.add_url_rule("/openapi.json", "openapi", _openapi)
     return app
 
 
+def _runtime() -> Runtime:
+    from flask import current_app
+
+    runtime: Runtime = current_app.extensions["insi_runtime"]
+    return runtime
+
+
 def _healthz() -> Response:
+    """The process is alive and serving (readiness is /readyz)."""
     return jsonify({"status": "ok"})
 
 
-OPENAPI = Path(__file__).resolve().parent / "interfaces" / "openapi.json"
+def _metrics() -> Response:
+    metrics = _runtime().metrics
+    return Response(metrics.exposition(), mimetype=metrics.content_type)
 
 
 def _openapi() -> Response:

@@ -12,6 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from gateway.admin import add_commands
 from gateway.exceptions import ConfigurationError, GatewayError
 from gateway.interfaces.answers import search_answer_json
 from gateway.interfaces.problems import problem_document
@@ -19,10 +20,12 @@ from gateway.interfaces.problems import problem_document
 
 def _serve(args: argparse.Namespace) -> int:
     from gateway import serving
-    from gateway.app import create_app, load_credentials
+    from gateway.app import create_app, load_credentials, open_storage
     from gateway.settings import Settings
 
-    load_credentials(Settings.from_env(os.environ))  # fail fast, before forking workers
+    settings = Settings.from_env(os.environ)  # fail fast, before forking workers
+    load_credentials(settings)
+    open_storage(settings.storage)  # migrate before the workers start (they find it done)
     options: dict[str, Any] = {
         "bind": args.bind,
         "workers": args.workers,
@@ -56,7 +59,7 @@ def _dev_pki(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from gateway.app import build_service
+    from gateway.app import build_runtime
     from gateway.logs import configure
     from gateway.models import CallContext
     from gateway.queries import search_query
@@ -76,8 +79,10 @@ def _search(args: argparse.Namespace) -> int:
                 "birth_place": args.birth_place,
             }
         )
-        context = CallContext(request_id=request_id, message_id=new_message_id())
-        answer = build_service(settings).search_by_traits(query, context)
+        context = CallContext(
+            request_id=request_id, message_id=new_message_id(), user_id=args.user, app="cli"
+        )
+        answer = build_runtime(settings).service.search_by_traits(query, context)
     except GatewayError as error:
         print(json.dumps(problem_document(error, request_id=request_id), indent=2), file=sys.stderr)
         return 2 if isinstance(error, ConfigurationError) else 1
@@ -115,7 +120,9 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--sex", required=True, choices=["F", "M"])
     search.add_argument("--birth-date", required=True, help="YYYY-MM-DD (lunar dates allowed)")
     search.add_argument("--birth-place", help="INSEE COG code")
+    search.add_argument("--user", help="the person on whose behalf (VIHF subject, journal)")
     search.set_defaults(run=_search)
+    add_commands(commands)
     return parser
 
 
@@ -126,6 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as error:
         print(f"insi-gateway: configuration error: {error.message}", file=sys.stderr)
         return 2
+    except GatewayError as error:  # e.g. an unknown app name, a bad --rate
+        print(f"insi-gateway: {error.message}", file=sys.stderr)
+        return 1
     return code
 
 

@@ -17,6 +17,7 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -62,11 +63,17 @@ def finish_request(
     path: str,
     status: int,
     started: float,
+    listener: Callable[[Mapping[str, Any]], None] | None = None,
 ) -> None:
-    """Close the request's scope and write its one line; ``started`` is a ``perf_counter()``."""
+    """Close the request's scope and write its one line; ``started`` is a ``perf_counter()``.
+
+    ``listener`` (the metrics) gets the same facts as the line.
+    """
     scope = close_scope(token)
     fields = dict(scope.fields) if scope else {}
     fields.setdefault("outcome", "ok" if status < 400 else "error")
+    if listener is not None:
+        listener({**fields, "status": status})
     event(
         logger,
         "request",

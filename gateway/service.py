@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from lxml import etree
 
 from gateway import logs
-from gateway.exceptions import ConfigurationError
+from gateway.exceptions import ConfigurationError, GatewayError
 from gateway.matricule import key_matches
 from gateway.models import (
     CallContext,
@@ -37,6 +37,7 @@ from gateway.protocol.headers import build_headers
 from gateway.protocol.signing import VihfSigner, security_header
 from gateway.protocol.vihf import build_assertion
 from gateway.strategy import FirstNameStrategy, attempts
+from gateway.trail import Trail, involved, upstream_outcome
 from gateway.transport.client import InsiClient
 from gateway.verdicts import Difference, Verdict, judge
 
@@ -96,10 +97,12 @@ class InsService:
         software: SoftwareIdentity,
         emitter: str,
         structure_id: str,
+        trail: Trail,
         strategy: FirstNameStrategy = FirstNameStrategy.PROGRESSIVE,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._client = client
+        self.trail = trail
         self._signers = dict(signers)
         self._software = software
         self._emitter = emitter
@@ -109,12 +112,17 @@ class InsService:
 
     def search_by_traits(self, query: TraitsQuery, context: CallContext) -> SearchAnswer:
         """``rechercherInsAvecTraitsIdentite``, first names sent by the configured strategy."""
+        return self._search_traits(query, context, held=())
+
+    def _search_traits(
+        self, query: TraitsQuery, context: CallContext, *, held: tuple[str, ...]
+    ) -> SearchAnswer:
         tried: list[Attempt] = []
         for first_names in attempts(query.first_names, self._strategy):
             if tried:  # every upstream message has its own wsa:MessageID
                 context = dataclasses.replace(context, message_id=new_message_id())
             body = traits_search_body(query, first_names)
-            result = self._call(Operation.SEARCH_TRAITS, body, context)
+            result = self._call(Operation.SEARCH_TRAITS, body, context, held=held)
             tried.append(Attempt(first_names, result.code, context.message_id))
             if result.code is not ResultCode.NOT_FOUND:
                 break
@@ -122,26 +130,52 @@ class InsService:
 
     def search_by_vitale(self, query: VitaleQuery, context: CallContext) -> SearchAnswer:
         """``rechercherInsAvecCarteVitale`` with the card's data."""
-        result = self._call(Operation.SEARCH_VITALE, vitale_search_body(query), context)
-        return SearchAnswer(query, result, context)
+        held = tuple(ref.number for ref in (query.beneficiary, query.holder) if ref)
+        body = vitale_search_body(query)
+        return SearchAnswer(
+            query, self._call(Operation.SEARCH_VITALE, body, context, held=held), context
+        )
 
     def verify(self, query: VerifyQuery, context: CallContext) -> VerifyAnswer:
         """A traits search, judged against the INS the application holds."""
-        search = self.search_by_traits(query.traits, context)
+        search = self._search_traits(query.traits, context, held=(query.ins.matricule,))
         verdict, differences = judge(query.ins, query.traits, search.result)
         return VerifyAnswer(query, verdict, differences, search)
 
     def _call(
-        self, operation: Operation, body: dict[str, object], context: CallContext
+        self,
+        operation: Operation,
+        body: dict[str, object],
+        context: CallContext,
+        *,
+        held: tuple[str, ...],
     ) -> InsResult:
+        """One upstream call, journaled whatever happens (``held``: matricules the caller sent)."""
         envelope = self._client.envelope(operation, body, self._headers(operation, context))
         started = time.perf_counter()
         try:
             response = self._client.send(operation, envelope, mode=context.mode)
-        finally:
-            logs.note_upstream(operation=operation.value, seconds=time.perf_counter() - started)
-        logs.note_upstream(status=response.status)
-        return _checked(self._client.parse(response))
+            logs.note_upstream(status=response.status)
+            result = _checked(self._client.parse(response))
+        except GatewayError as error:
+            self._trace(context, operation, started, upstream_outcome(error), held)
+            raise
+        self._trace(context, operation, started, result.code.value, held + involved(result))
+        return result
+
+    def _trace(
+        self,
+        context: CallContext,
+        operation: Operation,
+        started: float,
+        outcome: str,
+        matricules: tuple[str, ...],
+    ) -> None:
+        seconds = time.perf_counter() - started
+        logs.note_upstream(operation=operation.value, seconds=seconds)
+        self.trail.upstream_call(
+            context, operation, seconds=seconds, outcome=outcome, matricules=matricules
+        )
 
     def _headers(self, operation: Operation, context: CallContext) -> list[etree._Element]:
         now = self._clock()

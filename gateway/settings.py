@@ -8,8 +8,6 @@ environment variables; the app factory calls it and hands the result down.
 from __future__ import annotations
 
 import enum
-import hashlib
-import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +42,9 @@ class Secret:
         return bool(self._value)
 
 
+DEFAULT_DATABASE_URL = "sqlite:///var/gateway.db"
+
+
 class SigningMode(enum.StrEnum):
     """``INSI_SIGNING``: ``vihf`` signs a SAML assertion in ``wsse:Security``; ``none`` omits it."""
 
@@ -52,17 +53,22 @@ class SigningMode(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class ApiKeyDigest:
-    """An API key kept only as its SHA-256 digest; compared in constant time."""
+class StorageSettings:
+    """The database and the audit key: all the ``apps``/``audit`` commands need."""
 
-    sha256: bytes
+    database_url: str
+    audit_key: Secret
 
     @classmethod
-    def of(cls, key: str) -> ApiKeyDigest:
-        return cls(hashlib.sha256(key.encode()).digest())
-
-    def matches(self, presented: str) -> bool:
-        return hmac.compare_digest(self.sha256, hashlib.sha256(presented.encode()).digest())
+    def from_env(cls, env: Mapping[str, str]) -> StorageSettings:
+        reader = _EnvReader(env)
+        audit_key = reader.required("GATEWAY_AUDIT_KEY")
+        if len(audit_key) < 16:
+            raise ConfigurationError("GATEWAY_AUDIT_KEY", "must be at least 16 characters")
+        return cls(
+            database_url=reader.optional("DATABASE_URL", DEFAULT_DATABASE_URL),
+            audit_key=Secret(audit_key),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,14 +94,13 @@ class Settings:
     emitter: str | None
     signing: SigningMode
     first_name_strategy: FirstNameStrategy
-    api_key: ApiKeyDigest
+    storage: StorageSettings
     connect_timeout: float
     read_timeout: float
     resilience: ResiliencePolicy
     max_body_bytes: int
     max_response_bytes: int
     log_level: str
-    pseudonym_key: Secret
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -123,7 +128,7 @@ class Settings:
             first_name_strategy=reader.choice(
                 "INSI_FIRST_NAME_STRATEGY", FirstNameStrategy, FirstNameStrategy.PROGRESSIVE
             ),
-            api_key=ApiKeyDigest.of(reader.required("GATEWAY_API_KEY")),
+            storage=StorageSettings.from_env(env),
             connect_timeout=reader.positive_float("INSI_CONNECT_TIMEOUT", 3.05),
             read_timeout=reader.positive_float("INSI_READ_TIMEOUT", 15.0),
             resilience=ResiliencePolicy(
@@ -137,8 +142,6 @@ class Settings:
             max_body_bytes=int(reader.positive_float("GATEWAY_MAX_BODY_BYTES", 64 * 1024)),
             max_response_bytes=int(reader.positive_float("INSI_MAX_RESPONSE_BYTES", 1024 * 1024)),
             log_level=reader.optional("GATEWAY_LOG_LEVEL", "INFO").upper(),
-            pseudonym_key=reader.secret("GATEWAY_PSEUDONYM_KEY")
-            or Secret(reader.required("GATEWAY_API_KEY")),
         )
 
 

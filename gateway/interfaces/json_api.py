@@ -9,21 +9,25 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from gateway import logs
-from gateway.exceptions import AuthenticationFailed, GatewayError, MalformedRequest
+from gateway.access import Gatekeeper, presented_key, user_id
+from gateway.exceptions import GatewayError, MalformedRequest
 from gateway.interfaces import fhir
 from gateway.interfaces.answers import search_answer_json, verify_answer_json
 from gateway.interfaces.batch import verify_batch
 from gateway.interfaces.problems import problem_document, problem_kind
+from gateway.metrics import Metrics
 from gateway.models import CallContext
 from gateway.queries import search_query, verify_query, vitale_query
 from gateway.service import InsService, new_message_id
-from gateway.settings import ApiKeyDigest
+from gateway.storage.apps import App
 
 log = logging.getLogger("gateway.requests")
 PROBLEM_JSON = "application/problem+json"
@@ -36,12 +40,26 @@ def _service() -> InsService:
     return service
 
 
-def _authenticate() -> None:
-    digest: ApiKeyDigest = current_app.extensions["insi_api_key"]
-    header = request.headers.get("Authorization", "")
-    scheme, _, key = header.partition(" ")
-    if scheme.lower() != "bearer" or not key or not digest.matches(key.strip()):
-        raise AuthenticationFailed("missing or wrong API key (Authorization: Bearer <key>)")
+@contextmanager
+def admitted(operation: str) -> Iterator[App]:
+    """The calling application, admitted for ``operation`` (401/403/429 otherwise)."""
+    g.operation = operation
+    logs.note(operation=operation)
+    gate: Gatekeeper = current_app.extensions["insi_gatekeeper"]
+    headers = request.headers
+    app = gate.identify(
+        presented_key(headers.get("Authorization", ""), headers.get("X-API-Key", ""))
+    )
+    g.app = app
+    g.user_id = user_id(headers.get("X-User-Id", ""))
+    logs.note(app=app.name)
+    with gate.admit(app, operation):
+        yield app
+
+
+def current_app_name() -> str:
+    """The application admitted for this request (after :func:`admitted`)."""
+    return str(g.app.name)
 
 
 def _json_payload() -> object:
@@ -64,7 +82,13 @@ def _json_object() -> dict[str, Any]:
 
 
 def _context() -> CallContext:
-    return CallContext(request_id=g.request_id, message_id=new_message_id())
+    return CallContext(
+        request_id=g.request_id,
+        message_id=new_message_id(),
+        mode=g.app.cert_mode,
+        user_id=g.user_id,
+        app=g.app.name,
+    )
 
 
 def _answer(body: dict[str, Any], outcome: str) -> Response:
@@ -76,29 +100,27 @@ def _answer(body: dict[str, Any], outcome: str) -> Response:
 
 @api.post("/ins/search")
 def search() -> Response:
-    _authenticate()
-    logs.note(operation="search")
-    answer = _service().search_by_traits(search_query(_json_object()), _context())
+    with admitted("search"):
+        answer = _service().search_by_traits(search_query(_json_object()), _context())
     return _answer(search_answer_json(answer), answer.result.code.value)
 
 
 @api.post("/ins/search/vitale")
 def search_vitale() -> Response:
-    _authenticate()
-    logs.note(operation="search_vitale")
-    answer = _service().search_by_vitale(vitale_query(_json_object()), _context())
+    with admitted("search_vitale"):
+        answer = _service().search_by_vitale(vitale_query(_json_object()), _context())
     return _answer(search_answer_json(answer), answer.result.code.value)
 
 
 @api.post("/ins/verify")
 def verify() -> Response:
-    _authenticate()
-    payload = _json_payload()
-    if isinstance(payload, list):
-        logs.note(operation="verify_batch", items=len(payload))
-        return jsonify({"results": verify_batch(_service(), payload, request_id=g.request_id)})
-    logs.note(operation="verify")
-    answer = _service().verify(verify_query(_as_object(payload)), _context())
+    with admitted("verify"):
+        payload = _json_payload()
+        if isinstance(payload, list):
+            logs.note(items=len(payload))
+            results = verify_batch(_service(), payload, context=_context())
+            return jsonify({"results": results})
+        answer = _service().verify(verify_query(_as_object(payload)), _context())
     return _answer(verify_answer_json(answer), answer.verdict.value)
 
 
@@ -118,11 +140,20 @@ def _finish(response: Response) -> Response:
         path=request.path,
         status=response.status_code,
         started=g.started,
+        listener=current_app.extensions["insi_metrics"].observe_request,
     )
     return response
 
 
 def _problem(error: BaseException) -> Response:
+    app = g.get("app")
+    _service().trail.refusal(
+        error,
+        request_id=g.get("request_id", ""),
+        operation=g.get("operation"),
+        app=app.name if app else None,
+        user_id=g.get("user_id"),
+    )
     document = problem_document(error, request_id=g.get("request_id", ""))
     logs.note(outcome=problem_kind(error).slug)
     response = jsonify(document)
@@ -154,10 +185,11 @@ def _unexpected(error: Exception) -> Response:
     return _problem(error)
 
 
-def install(app: Flask, service: InsService, api_key: ApiKeyDigest) -> None:
+def install(app: Flask, service: InsService, gatekeeper: Gatekeeper, metrics: Metrics) -> None:
     """Register the JSON interface, its request bookkeeping and its error mapping on ``app``."""
     app.extensions["insi_service"] = service
-    app.extensions["insi_api_key"] = api_key
+    app.extensions["insi_gatekeeper"] = gatekeeper
+    app.extensions["insi_metrics"] = metrics
     app.before_request(_begin)
     app.after_request(_finish)
     app.register_error_handler(GatewayError, _problem)

@@ -71,6 +71,7 @@ class _Exchange:
     raw: bytes = b""
     request: SoapRequest | None = None
     signed: bool = False
+    vihf_subject: str | None = None
     traits_hash: str | None = None
     outcome: str = ""
     injected: str | None = None
@@ -83,6 +84,7 @@ class _Exchange:
             "message_id": request.message_id if request else None,
             "client_cn": self.peer.common_name,
             "signed": self.signed,
+            "vihf_subject": self.vihf_subject,
             "outcome": self.outcome,
             "traits_hash": self.traits_hash,
             "injected": self.injected,
@@ -239,7 +241,7 @@ class MockApp:
         if not request.security and self._settings.auth is AuthMode.TLS:
             return
         try:
-            verify_vihf(
+            claims = verify_vihf(
                 request.security,
                 ca_bundle=self._settings.ca_bundle,
                 client_public_key=exchange.peer.public_key,
@@ -247,6 +249,7 @@ class MockApp:
         except VihfRejectedError as exc:
             raise _FaultError(responses.vihf_rejected(f"VIHF invalide: {exc.reason}")) from None
         exchange.signed = True
+        exchange.vihf_subject = claims.subject
 
     def _search(self, exchange: _Exchange, request: SoapRequest) -> tuple[Persona, ...]:
         try:

@@ -27,6 +27,7 @@ from gateway.protocol.xml import parse_xml
 class ContractViolation(ValueError):
     """An envelope does not follow the official contract; the message says where."""
 
+
 _SCHEMA_BY_ELEMENT: dict[str, str] = {
     ns.qname(ns.INSI_RECSANS, "RECSANSVITALE"): "xsd/ServiceIdentiteCertifiee/INSi_RECSANS_INS.xsd",
     ns.qname(ns.INSI_RECVIT, "RECVITALE"): "xsd/ServiceIdentiteCertifiee/INSi_RECVITALE_INS.xsd",

@@ -7,6 +7,8 @@ mock with mutual TLS using the generated dev PKI. Nothing is patched.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +21,9 @@ from gateway.pki.devpki import DevPki
 from tests.integration.servers import CLI, LOOPBACK, ServerProcess, free_port, port_open
 from tests.paths import REFERENCE_DIR
 
-API_KEY = "integration-test-key-0123456789"
 IDAM = "INSI-GW-DEV-IDAM"
+AUDIT_KEY = "integration-audit-key-0123456789"
+APP = "integration"
 
 
 @dataclass
@@ -45,7 +48,8 @@ class GatewayServer:
     port: int
     ca_bundle: Path
     process: ServerProcess
-    api_key: str = API_KEY
+    api_key: str
+    env: Mapping[str, str]
     session: requests.Session = field(default_factory=requests.Session)
 
     @property
@@ -99,15 +103,36 @@ def gateway_env(dev_pki: DevPki, upstream_url: str, **overrides: str) -> dict[st
         "INSI_CERT_AUTO": str(dev_pki.insi_auto.p12),
         "INSI_CERT_AUTO_PASSPHRASE": dev_pki.passphrase,
         "INSI_IDAM": IDAM,
-        "GATEWAY_API_KEY": API_KEY,
+        "GATEWAY_AUDIT_KEY": AUDIT_KEY,
         "INSI_READ_TIMEOUT": "10",
     }
     env.update(overrides)
     return env
 
 
+def cli(env: Mapping[str, str], *args: str) -> str:
+    """Run ``insi-gateway ARGS`` with ``env``; its standard output (it must succeed)."""
+    completed = subprocess.run(
+        [*CLI, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return completed.stdout
+
+
+def register_app(env: Mapping[str, str], name: str, *options: str) -> str:
+    """Register an application in the gateway's database; its API key."""
+    return str(json.loads(cli(env, "apps", "add", name, *options))["api_key"])
+
+
 def start_gateway(dev_pki: DevPki, log_dir: Path, env: Mapping[str, str]) -> GatewayServer:
+    """A gateway on its own SQLite file (unless ``DATABASE_URL`` is given), one app registered."""
     port = free_port()
+    env = {"DATABASE_URL": f"sqlite:///{log_dir / f'gateway-{port}.db'}", **env}
+    api_key = register_app(
+        env, APP, "--operations", "search,search_vitale,verify,jobs", "--rate", "1000",
+        "--burst", "1000", "--max-concurrent", "64",
+    )
     process = ServerProcess(
         f"gateway-{port}",
         [
@@ -127,7 +152,7 @@ def start_gateway(dev_pki: DevPki, log_dir: Path, env: Mapping[str, str]) -> Gat
         env,
         log_dir,
     )
-    server = GatewayServer(port, dev_pki.ca_bundle, process)
+    server = GatewayServer(port, dev_pki.ca_bundle, process, api_key, env)
 
     def healthy() -> bool:
         try:

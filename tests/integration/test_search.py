@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -219,8 +220,10 @@ def test_logs_hold_no_identity_in_clear(gateway: GatewayServer) -> None:
         assert secret not in text
 
 
-def test_cli_search_prints_the_answer(dev_pki: DevPki, mock_server: MockServer) -> None:
-    env = gateway_env(dev_pki, mock_server.url)
+def test_cli_search_prints_the_answer(
+    dev_pki: DevPki, mock_server: MockServer, log_dir: Path
+) -> None:
+    env = gateway_env(dev_pki, mock_server.url, DATABASE_URL=f"sqlite:///{log_dir / 'cli.db'}")
     completed = subprocess.run(
         [
             *CLI,

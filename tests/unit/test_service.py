@@ -23,6 +23,9 @@ from gateway.pki.credentials import load_credential
 from gateway.pki.devpki import DEV_STRUCTURE_ID, DevPki
 from gateway.protocol.signing import VihfSigner
 from gateway.service import InsService
+from gateway.storage.audit import AuditJournal
+from gateway.storage.database import Database
+from gateway.trail import Trail
 from gateway.transport.client import InsiClient
 from gateway.transport.transports import UpstreamRequest, UpstreamResponse
 
@@ -42,7 +45,16 @@ class RecordingTransport:
         return UpstreamResponse(self.status, {}, self.content, 0.001)
 
 
-def _service(transport: RecordingTransport, dev_pki: DevPki, *, signed: bool) -> InsService:
+@pytest.fixture
+def journal(tmp_path: Path) -> AuditJournal:
+    database = Database(f"sqlite:///{tmp_path / 'gateway.db'}")
+    database.migrate()
+    return AuditJournal(database, pseudonym_key=b"unit-test-audit-key")
+
+
+def _service(
+    transport: RecordingTransport, dev_pki: DevPki, *, signed: bool, journal: AuditJournal
+) -> InsService:
     client = InsiClient(
         endpoint="https://127.0.0.1:1/lps",
         transports={CertificateMode.MANU: transport},
@@ -55,6 +67,7 @@ def _service(transport: RecordingTransport, dev_pki: DevPki, *, signed: bool) ->
         software=SOFTWARE,
         emitter=DEV_STRUCTURE_ID,
         structure_id=DEV_STRUCTURE_ID,
+        trail=Trail(journal),
         clock=lambda: datetime(2026, 11, 23, 19, 0, tzinfo=UTC),
     )
 
@@ -65,11 +78,11 @@ def _context() -> CallContext:
 
 @pytest.mark.parametrize("signed", [True, False])
 def test_sent_envelope_follows_the_official_contract(
-    dev_pki: DevPki, reference_dir: Path, signed: bool
+    dev_pki: DevPki, journal: AuditJournal, reference_dir: Path, signed: bool
 ) -> None:
     transport = RecordingTransport()
 
-    _service(transport, dev_pki, signed=signed).search_by_traits(QUERY, _context())
+    _service(transport, dev_pki, signed=signed, journal=journal).search_by_traits(QUERY, _context())
 
     (request,) = transport.sent
     validate_envelope(request.body, reference_dir)
@@ -89,10 +102,10 @@ def test_sent_envelope_follows_the_official_contract(
     assert envelope.findtext(f".//{{{ns.WSA}}}MessageID") == _context().message_id
 
 
-def test_body_carries_the_normalised_traits(dev_pki: DevPki) -> None:
+def test_body_carries_the_normalised_traits(dev_pki: DevPki, journal: AuditJournal) -> None:
     transport = RecordingTransport()
 
-    _service(transport, dev_pki, signed=False).search_by_traits(QUERY, _context())
+    _service(transport, dev_pki, signed=False, journal=journal).search_by_traits(QUERY, _context())
 
     body = etree.fromstring(transport.sent[0].body).find(f".//{{{ns.INSI_RECSANS}}}RECSANSVITALE")
     assert [(child.tag.split("}")[1], child.text) for child in body] == [
@@ -104,8 +117,8 @@ def test_body_carries_the_normalised_traits(dev_pki: DevPki) -> None:
     ]
 
 
-def test_found_answer_is_parsed(dev_pki: DevPki) -> None:
-    answer = _service(RecordingTransport(), dev_pki, signed=True).search_by_traits(
+def test_found_answer_is_parsed(dev_pki: DevPki, journal: AuditJournal) -> None:
+    answer = _service(RecordingTransport(), dev_pki, signed=True, journal=journal).search_by_traits(
         QUERY, _context()
     )
 
@@ -123,9 +136,31 @@ def test_found_answer_is_parsed(dev_pki: DevPki) -> None:
     ],
 )
 def test_http_statuses_become_typed_errors(
-    dev_pki: DevPki, status: int, fixture: str, error: type[Exception]
+    dev_pki: DevPki, journal: AuditJournal, status: int, fixture: str, error: type[Exception]
 ) -> None:
     transport = RecordingTransport(status=status, content=(FIXTURES / fixture).read_bytes())
 
     with pytest.raises(error):
-        _service(transport, dev_pki, signed=False).search_by_traits(QUERY, _context())
+        _service(transport, dev_pki, signed=False, journal=journal).search_by_traits(
+            QUERY, _context()
+        )
+
+
+def test_every_upstream_call_is_journaled_with_hashed_matricules(
+    dev_pki: DevPki, journal: AuditJournal
+) -> None:
+    service = _service(RecordingTransport(), dev_pki, signed=False, journal=journal)
+    answer = service.search_by_traits(QUERY, _context())
+    assert answer.result.ins is not None
+    failing = RecordingTransport(status=503)
+
+    with pytest.raises(UpstreamUnavailable):
+        _service(failing, dev_pki, signed=False, journal=journal).search_by_traits(
+            QUERY, _context()
+        )
+
+    records = journal.search()
+    assert [r.outcome for r in records] == ["00", "upstream-unavailable"]
+    assert records[0].message_id == _context().message_id
+    assert journal.pseudonym(answer.result.ins.matricule) in records[0].matricule_hashes
+    assert journal.verify().ok

@@ -20,7 +20,7 @@ def env(tmp_path: Path) -> dict[str, str]:
         "INSI_CERT_MANU": str(tmp_path / "manu.p12"),
         "INSI_CERT_MANU_PASSPHRASE": "pass-phrase-value",
         "INSI_IDAM": "IDAM-1",
-        "GATEWAY_API_KEY": "api-key-value",
+        "GATEWAY_AUDIT_KEY": "audit-key-value-0123456789",
     }
 
 
@@ -29,8 +29,7 @@ def test_defaults(env: dict[str, str]) -> None:
     assert settings.signing is SigningMode.VIHF
     assert settings.cert_auto is None
     assert (settings.connect_timeout, settings.read_timeout) == (3.05, 15.0)
-    assert settings.api_key.matches("api-key-value")
-    assert not settings.api_key.matches("api-key-valuE")
+    assert settings.storage.database_url == "sqlite:///var/gateway.db"
 
 
 @pytest.mark.parametrize(
@@ -43,6 +42,7 @@ def test_defaults(env: dict[str, str]) -> None:
         ("INSI_SIGNING", "sha1", "must be one of"),
         ("INSI_READ_TIMEOUT", "0", "greater than zero"),
         ("INSI_CONNECT_TIMEOUT", "soon", "must be a number"),
+    ("GATEWAY_AUDIT_KEY", "short", "at least 16"),
     ],
 )
 def test_each_problem_names_its_variable(
@@ -58,6 +58,6 @@ def test_secrets_never_show(env: dict[str, str]) -> None:
     settings = Settings.from_env(env)
     shown = repr(settings) + str(settings)
     assert "pass-phrase-value" not in shown
-    assert "api-key-value" not in shown
+    assert "audit-key-value" not in shown
     assert isinstance(settings.cert_manu.passphrase, Secret)
     assert settings.cert_manu.passphrase.reveal() == "pass-phrase-value"

@@ -14,9 +14,11 @@ from lxml import etree
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.test import Client
 
+from gateway.access import Gatekeeper
 from gateway.interfaces.answers import search_answer_json, verify_answer_json
 from gateway.interfaces.soap import soap_wsgi_apps
 from gateway.interfaces.soap import types as soap_types
+from gateway.metrics import Metrics
 from gateway.models import (
     CallContext,
     Ins,
@@ -28,7 +30,6 @@ from gateway.models import (
 )
 from gateway.protocol.xml import parse_xml
 from gateway.service import Attempt, InsService, SearchAnswer, VerifyAnswer
-from gateway.settings import ApiKeyDigest
 from gateway.verdicts import Difference, Verdict
 
 NS = "urn:insi-gateway:soap:v1"
@@ -44,7 +45,9 @@ OPERATIONS = {"searchByTraits", "searchByVitale", "verifyIns"}
 @pytest.fixture(scope="module")
 def client() -> Client:
     # The WSDL never touches the service core: an empty stand-in is enough.
-    apps = soap_wsgi_apps(cast(InsService, object()), ApiKeyDigest.of("k"), max_body_bytes=65536)
+    apps = soap_wsgi_apps(
+        cast(InsService, object()), cast(Gatekeeper, object()), Metrics(), max_body_bytes=65536
+    )
     return Client(DispatcherMiddleware(_not_found, apps))
 
 

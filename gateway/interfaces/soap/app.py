@@ -29,18 +29,19 @@ from spyne.protocol.soap import Soap11, Soap12
 from spyne.server.wsgi import WsgiApplication, WsgiMethodContext
 
 from gateway import logs
-from gateway.exceptions import AuthenticationFailed, GatewayError, MalformedRequest, XmlRejected
+from gateway.access import Gatekeeper, presented_key, user_id
+from gateway.exceptions import GatewayError, MalformedRequest, XmlRejected
 from gateway.interfaces.soap.service import (
     ENVIRON_KEY,
     InsGatewayService,
     ProblemFault,
     SoapCall,
-    problem_fault,
+    refused,
 )
 from gateway.interfaces.soap.types import NS
+from gateway.metrics import Metrics
 from gateway.protocol.xml import parse_xml
 from gateway.service import InsService
-from gateway.settings import ApiKeyDigest
 
 log = logging.getLogger("gateway.requests")
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -63,11 +64,18 @@ class GatewaySoapServer(WsgiApplication):  # type: ignore[misc]
     """spyne's WSGI server with the gateway's request bookkeeping and pre-parse checks."""
 
     def __init__(
-        self, app: Any, *, service: InsService, api_key: ApiKeyDigest, max_body_bytes: int
+        self,
+        app: Any,
+        *,
+        service: InsService,
+        gatekeeper: Gatekeeper,
+        metrics: Metrics,
+        max_body_bytes: int,
     ) -> None:
         super().__init__(app, max_content_length=max_body_bytes)
         self._service = service
-        self._api_key = api_key
+        self._gatekeeper = gatekeeper
+        self._metrics = metrics
         self._max_body_bytes = max_body_bytes
         self.doc.wsdl11.build_interface_document(_ADDRESS_PLACEHOLDER)
         self._wsdl_template: bytes = self.doc.wsdl11.get_interface_document()
@@ -77,7 +85,7 @@ class GatewaySoapServer(WsgiApplication):  # type: ignore[misc]
     ) -> Iterable[bytes]:
         """Request id in and out, one log line per request (like the JSON interface)."""
         request_id = logs.accepted_request_id(environ.get("HTTP_X_REQUEST_ID", ""))
-        environ[ENVIRON_KEY] = SoapCall(self._service, request_id)
+        environ[ENVIRON_KEY] = SoapCall(self._service, self._gatekeeper, request_id)
         started = time.perf_counter()
         token = logs.open_scope(request_id)
         status = [500]
@@ -97,6 +105,7 @@ class GatewaySoapServer(WsgiApplication):  # type: ignore[misc]
                 path=environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
                 status=status[0],
                 started=started,
+                listener=self._metrics.observe_request,
             )
 
     def handle_wsdl_request(
@@ -119,26 +128,27 @@ class GatewaySoapServer(WsgiApplication):  # type: ignore[misc]
         return [document]
 
     def handle_rpc(self, req_env: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        call: SoapCall = req_env[ENVIRON_KEY]
         try:
-            self._authenticate(req_env)
+            self._authenticate(req_env, call)
             body = self._body(req_env)
             parse_xml(body, max_bytes=self._max_body_bytes)
         except GatewayError as error:
             ctx = WsgiMethodContext(self, req_env, self.app.out_protocol.mime_type)
-            ctx.in_error = ctx.out_error = problem_fault(error, req_env[ENVIRON_KEY].request_id)
+            ctx.in_error = ctx.out_error = refused(call, error)
             return self.handle_error(ctx, [], ctx.out_error, start_response)
         req_env["wsgi.input"] = io.BytesIO(body)
         req_env["CONTENT_LENGTH"] = str(len(body))
         return super().handle_rpc(req_env, start_response)
 
-    def _authenticate(self, environ: dict[str, Any]) -> None:
-        scheme, _, bearer = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
-        key = bearer.strip() if scheme.lower() == "bearer" else ""
-        key = key or environ.get("HTTP_X_API_KEY", "").strip()
-        if not key or not self._api_key.matches(key):
-            raise AuthenticationFailed(
-                "missing or wrong API key (Authorization: Bearer <key>, or X-API-Key)"
-            )
+    def _authenticate(self, environ: dict[str, Any], call: SoapCall) -> None:
+        """The application's key (``Authorization: Bearer`` or ``X-API-Key``), before parsing."""
+        key = presented_key(
+            environ.get("HTTP_AUTHORIZATION", ""), environ.get("HTTP_X_API_KEY", "")
+        )
+        call.app = self._gatekeeper.identify(key)
+        call.user_id = user_id(environ.get("HTTP_X_USER_ID", ""))
+        logs.note(app=call.app.name)
 
     def _body(self, environ: dict[str, Any]) -> bytes:
         """The body, read whole but never more than the cap (chunked bodies included)."""
@@ -165,9 +175,7 @@ def _as_problem(ctx: Any) -> None:
         if code.split(".")[0] == "Client"
         else RuntimeError(code)
     )
-    ctx.in_error = ctx.out_error = problem_fault(
-        mapped, ctx.transport.req_env[ENVIRON_KEY].request_id
-    )
+    ctx.in_error = ctx.out_error = refused(ctx.transport.req_env[ENVIRON_KEY], mapped)
 
 
 def _client_reason(code: str, faultstring: object) -> str:
@@ -192,14 +200,15 @@ def _server(protocol: type[Any], **options: Any) -> GatewaySoapServer:
 
 
 def soap_wsgi_apps(
-    service: InsService, api_key: ApiKeyDigest, *, max_body_bytes: int
+    service: InsService, gatekeeper: Gatekeeper, metrics: Metrics, *, max_body_bytes: int
 ) -> dict[str, WsgiApp]:
     """The SOAP endpoints to mount beside the Flask app (``DispatcherMiddleware``)."""
     # Our one line per request replaces spyne's logs, which print tracebacks and fault texts.
     logging.getLogger("spyne").setLevel(logging.CRITICAL)
     options: dict[str, Any] = {
         "service": service,
-        "api_key": api_key,
+        "gatekeeper": gatekeeper,
+        "metrics": metrics,
         "max_body_bytes": max_body_bytes,
     }
     return {"/soap": _server(Soap11, **options), "/soap12": _server(_Soap12, **options)}

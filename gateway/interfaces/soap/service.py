@@ -20,6 +20,7 @@ from typing import Any, Final
 from spyne import ComplexModelBase, Fault, ServiceBase, Unicode, rpc
 
 from gateway import logs
+from gateway.access import Gatekeeper
 from gateway.exceptions import GatewayError
 from gateway.interfaces.answers import search_answer_json, verify_answer_json
 from gateway.interfaces.problems import problem_document, problem_kind
@@ -27,6 +28,7 @@ from gateway.interfaces.soap import types as t
 from gateway.models import CallContext
 from gateway.queries import search_query, verify_query, vitale_query
 from gateway.service import InsService, new_message_id
+from gateway.storage.apps import App
 
 log = logging.getLogger("gateway.requests")
 
@@ -34,19 +36,42 @@ log = logging.getLogger("gateway.requests")
 ENVIRON_KEY: Final = "insi_gateway.soap_call"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SoapCall:
-    """What an operation needs beyond its body: the service core and the request id."""
+    """What an operation needs beyond its body; ``app`` is set once the key is checked."""
 
     service: InsService
+    gatekeeper: Gatekeeper
     request_id: str
+    app: App | None = None
+    user_id: str | None = None
+    operation: str | None = None
 
     def context(self) -> CallContext:
-        return CallContext(request_id=self.request_id, message_id=new_message_id())
+        assert self.app is not None  # operations run only after authentication
+        return CallContext(
+            request_id=self.request_id,
+            message_id=new_message_id(),
+            mode=self.app.cert_mode,
+            user_id=self.user_id,
+            app=self.app.name,
+        )
 
 
 class ProblemFault(Fault):  # type: ignore[misc]
     """A gateway error as a SOAP fault (already mapped: spyne's own faults are not)."""
+
+
+def refused(call: SoapCall, error: BaseException) -> ProblemFault:
+    """The fault for ``error``, journaled when it refuses the request (like the JSON side)."""
+    call.service.trail.refusal(
+        error,
+        request_id=call.request_id,
+        operation=call.operation,
+        app=call.app.name if call.app else None,
+        user_id=call.user_id,
+    )
+    return problem_fault(error, call.request_id)
 
 
 def problem_fault(error: BaseException, request_id: str) -> ProblemFault:
@@ -143,12 +168,15 @@ def _verify(call: SoapCall, fields: Mapping[str, object]) -> tuple[dict[str, Any
 
 def _run(ctx: Any, operation: str, handler: Handler, request: Any, model: Any) -> Any:
     call: SoapCall = ctx.transport.req_env[ENVIRON_KEY]
+    call.operation = operation
     logs.note(operation=operation)
     try:
-        body, outcome = handler(call, request_fields(request))
+        assert call.app is not None  # handle_rpc authenticated the key before parsing
+        with call.gatekeeper.admit(call.app, operation):
+            body, outcome = handler(call, request_fields(request))
         answer = answer_model(model, body)
     except Exception as error:  # every error, ours or not, leaves as a mapped fault
-        raise problem_fault(error, call.request_id) from None
+        raise refused(call, error) from None
     logs.note(outcome=outcome)
     return answer
 

@@ -1,0 +1,153 @@
+"""``insi-gateway apps ...`` and ``insi-gateway audit ...``: the registry and the journal,
+on the same database the server uses (``DATABASE_URL``, ``GATEWAY_AUDIT_KEY``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import datetime
+from typing import Any
+
+from gateway.models import CertificateMode
+from gateway.settings import StorageSettings
+from gateway.storage.apps import OPERATIONS, App, AppRegistry
+from gateway.storage.audit import AuditJournal
+from gateway.storage.database import Database
+
+
+def _storage() -> tuple[Database, AuditJournal]:
+    from gateway.app import open_storage
+
+    return open_storage(StorageSettings.from_env(os.environ))
+
+
+def _app_json(app: App) -> dict[str, Any]:
+    return {
+        "name": app.name,
+        "operations": sorted(app.operations),
+        "rate_per_second": app.rate_per_second,
+        "burst": app.burst,
+        "max_concurrent": app.max_concurrent,
+        "cert_mode": app.cert_mode.value,
+        "revoked": app.revoked,
+        "created_at": app.created_at.isoformat(),
+    }
+
+
+def _apps(args: argparse.Namespace) -> int:
+    registry = AppRegistry(_storage()[0])
+    if args.apps_command == "add":
+        app, key = registry.add(
+            args.name,
+            operations=frozenset(args.operations.split(",")),
+            rate_per_second=args.rate,
+            burst=args.burst,
+            max_concurrent=args.max_concurrent,
+            cert_mode=CertificateMode(args.cert_mode),
+        )
+        print(json.dumps({**_app_json(app), "api_key": key}, indent=2))
+        print("The API key is shown once: store it in the application's secrets.", file=sys.stderr)
+    elif args.apps_command == "list":
+        print(json.dumps([_app_json(app) for app in registry.list()], indent=2))
+    elif args.apps_command == "revoke":
+        print(json.dumps(_app_json(registry.revoke(args.name)), indent=2))
+    else:
+        print(json.dumps({"name": args.name, "api_key": registry.rotate_key(args.name)}, indent=2))
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    _, journal = _storage()
+    if args.audit_command == "verify":
+        report = journal.verify()
+        print(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "checked": report.checked,
+                    "first_broken_seq": report.first_broken_seq,
+                    "reason": report.reason,
+                }
+            )
+        )
+        return 0 if report.ok else 1
+    if args.audit_command == "search":
+        records = journal.search(
+            matricule=args.matricule,
+            app=args.app,
+            user_id=args.user,
+            since=args.since,
+            until=args.until,
+            limit=args.limit,
+        )
+        for record in records:
+            print(json.dumps(_record_json(record)))
+        return 0
+    output = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+    try:
+        count = journal.export(output, since=args.since, until=args.until, fmt=args.format)
+    finally:
+        if output is not sys.stdout:
+            output.close()
+    print(f"{count} records exported", file=sys.stderr)
+    return 0
+
+
+def _record_json(record: Any) -> dict[str, Any]:
+    data = {name: getattr(record, name) for name in record.__slots__}
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in data.items()}
+
+
+def _moment(text: str) -> datetime:
+    """ISO 8601 with a timezone (``2026-11-23T00:00:00+01:00`` or ``...Z``)."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError("give a timezone, e.g. 2026-11-23T00:00:00Z")
+    return moment
+
+
+def add_commands(commands: Any) -> None:
+    """Register ``apps`` and ``audit`` on the CLI's subparsers."""
+    apps = commands.add_parser("apps", help="the registry of calling applications")
+    apps_sub = apps.add_subparsers(dest="apps_command", required=True)
+    add = apps_sub.add_parser("add", help="register an application and print its API key once")
+    add.add_argument("name")
+    add.add_argument(
+        "--operations",
+        default="search,search_vitale,verify",
+        help=f"comma-separated, among: {', '.join(sorted(OPERATIONS))}",
+    )
+    add.add_argument("--rate", type=float, default=5.0, help="requests per second")
+    add.add_argument("--burst", type=int, default=10)
+    add.add_argument("--max-concurrent", type=int, default=4)
+    add.add_argument(
+        "--cert-mode",
+        default=CertificateMode.MANU.value,
+        choices=[mode.value for mode in CertificateMode],
+    )
+    apps_sub.add_parser("list", help="every application (never their keys)")
+    for verb, text in (
+        ("revoke", "revoke an application for good"),
+        ("rotate-key", "give an application a new key (the old one stops)"),
+    ):
+        apps_sub.add_parser(verb, help=text).add_argument("name")
+    apps.set_defaults(run=_apps)
+
+    audit = commands.add_parser("audit", help="the tamper-evident audit journal")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    audit_sub.add_parser("verify", help="walk the hash chain; exit 1 at the first broken record")
+    search = audit_sub.add_parser("search", help="records by matricule (hashed), app, user, time")
+    search.add_argument("--matricule")
+    search.add_argument("--app")
+    search.add_argument("--user")
+    search.add_argument("--limit", type=int, default=1000)
+    export = audit_sub.add_parser("export", help="records of a time range as CSV or JSON lines")
+    export.add_argument("--format", choices=["csv", "jsonl"], default="jsonl")
+    export.add_argument("--output", help="file to write (default: stdout)")
+    for parser in (search, export):
+        parser.add_argument("--since", type=_moment)
+        parser.add_argument("--until", type=_moment)
+    audit.set_defaults(run=_audit)

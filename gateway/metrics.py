@@ -1,0 +1,123 @@
+"""Prometheus metrics: what ops teams watch. Labels never carry identity data.
+
+One registry per gateway process (the gateway runs one gunicorn worker with
+threads; see docs/operations.md). Values that are states rather than events
+(circuit, certificate expiry) are read at scrape time from their owners.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+CIRCUIT_VALUES = {"closed": 0, "half_open": 1, "open": 2}
+
+
+class Metrics:
+    """The gateway's metrics, registered in their own registry (no global state)."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "gateway_requests",
+            "Requests by application, operation and outcome",
+            ["app", "operation", "outcome"],
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "gateway_requests_in_flight", "Requests being served", registry=self.registry
+        )
+        self.upstream_latency = Histogram(
+            "gateway_upstream_latency_seconds",
+            "Teleservice call latency (per attempt)",
+            ["operation"],
+            registry=self.registry,
+            buckets=(0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5, 10, 20),
+        )
+        self.upstream_results = Counter(
+            "gateway_upstream_results",
+            "Teleservice outcomes: CR code, fault code or error",
+            ["operation", "result"],
+            registry=self.registry,
+        )
+        self.retries = Counter(
+            "gateway_upstream_retries", "Retried teleservice calls", registry=self.registry
+        )
+        self.circuit = Gauge(
+            "gateway_circuit_state",
+            "Circuit breaker: 0 closed, 1 half-open, 2 open",
+            registry=self.registry,
+        )
+        self.certificate_days = Gauge(
+            "gateway_certificate_expiry_days",
+            "Days until each establishment certificate expires",
+            ["mode"],
+            registry=self.registry,
+        )
+
+    def watch_circuit(self, state: Callable[[], str]) -> None:
+        self.circuit.set_function(lambda: CIRCUIT_VALUES.get(state(), 2))
+
+    def watch_certificate(self, mode: str, not_after: datetime) -> None:
+        def days_left() -> float:
+            return (not_after - datetime.now(UTC)).total_seconds() / 86400
+
+        self.certificate_days.labels(mode=mode).set_function(days_left)
+
+    def observe_request(self, facts: Mapping[str, Any]) -> None:
+        """Count a finished request (facts of its log line; no identity data there)."""
+        self.requests.labels(
+            app=str(facts.get("app", "-")),
+            operation=str(facts.get("operation", "-")),
+            outcome=str(facts.get("outcome", "-")),
+        ).inc()
+
+    def observe_upstream(self, operation: str, seconds: float, result: str) -> None:
+        self.upstream_latency.labels(operation=operation).observe(seconds)
+        self.upstream_results.labels(operation=operation, result=result).inc()
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class InFlight:
+    """WSGI middleware keeping ``gateway_requests_in_flight`` (until the body is sent)."""
+
+    def __init__(self, app: WSGIApplication, metrics: Metrics) -> None:
+        self._app = app
+        self._gauge = metrics.in_flight
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        self._gauge.inc()
+        try:
+            body = self._app(environ, start_response)
+        except BaseException:
+            self._gauge.dec()
+            raise
+        return _ClosingBody(body, self._gauge.dec)
+
+
+class _ClosingBody:
+    """Iterates a WSGI body and runs ``on_close`` once when the server closes it."""
+
+    def __init__(self, body: Iterable[bytes], on_close: Callable[[], None]) -> None:
+        self._body = body
+        self._on_close = on_close
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._body)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._on_close()
