@@ -10,19 +10,20 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from flask import Flask, Response, jsonify
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
-from gateway import logs
+from gateway import logs, safety
 from gateway.access import Gatekeeper
-from gateway.exceptions import ConfigurationError
+from gateway.exceptions import ConfigurationError, StorageError
 from gateway.interfaces import json_api
 from gateway.interfaces.soap import soap_wsgi_apps
 from gateway.metrics import InFlight, Metrics
 from gateway.models import CertificateMode, SoftwareIdentity
-from gateway.pki.credentials import Credential, load_credential
+from gateway.pki.credentials import Credential, load_ca_bundle, load_credential
 from gateway.protocol.signing import VihfSigner
 from gateway.service import InsService
 from gateway.settings import CertificateSource, Settings, SigningMode, StorageSettings
@@ -31,7 +32,7 @@ from gateway.storage.audit import AuditJournal
 from gateway.storage.database import Database
 from gateway.trail import Trail
 from gateway.transport.client import InsiClient
-from gateway.transport.resilience import Resilience, ResilientTransport
+from gateway.transport.resilience import CircuitState, Resilience, ResilientTransport
 from gateway.transport.transports import MutualTlsTransport, Transport
 
 OPENAPI = Path(__file__).resolve().parent / "interfaces" / "openapi.json"
@@ -74,6 +75,9 @@ class Runtime:
 def build_runtime(settings: Settings) -> Runtime:
     """Assemble credentials, transports, client, storage and the service core."""
     credentials = load_credentials(settings)
+    safety.check_xml()
+    safety.check_timeouts(settings, worker_timeout=None)
+    safety.check_certificates(credentials, load_ca_bundle(settings.cert_ca, setting="INSI_CERT_CA"))
     structure_id = credentials[CertificateMode.MANU].organizational_unit
     emitter = settings.emitter or structure_id
     if not emitter or not structure_id:
@@ -148,6 +152,7 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
         DispatcherMiddleware(app.wsgi_app, soap), runtime.metrics
     )
     app.add_url_rule("/healthz", "healthz", _healthz)
+    app.add_url_rule("/readyz", "readyz", _readyz)
     app.add_url_rule("/metrics", "metrics", _metrics)
     app.add_url_rule("/openapi.json", "openapi", _openapi)
     return app
@@ -163,6 +168,33 @@ def _runtime() -> Runtime:
 def _healthz() -> Response:
     """The process is alive and serving (readiness is /readyz)."""
     return jsonify({"status": "ok"})
+
+
+def _readyz() -> Response:
+    """Ready to serve: certificates valid, database writable, circuit not open. 503 otherwise."""
+    runtime = _runtime()
+    now = datetime.now(UTC)
+    checks: dict[str, dict[str, object]] = {}
+    for mode, credential in runtime.credentials.items():
+        cert = credential.certificate
+        valid = cert.not_valid_before_utc <= now < cert.not_valid_after_utc
+        days = (cert.not_valid_after_utc - now).days
+        checks[f"certificate {mode.value}"] = {
+            "ok": valid,
+            "detail": f"{days} days left" if valid else "expired or not yet valid",
+            "serial": f"{cert.serial_number:x}",
+        }
+    try:
+        runtime.database.check_writable()
+        checks["database"] = {"ok": True, "detail": "writable"}
+    except StorageError as error:
+        checks["database"] = {"ok": False, "detail": error.message}
+    circuit = runtime.resilience.breaker.state
+    checks["circuit"] = {"ok": circuit is not CircuitState.OPEN, "detail": circuit.value}
+    ready = all(check["ok"] for check in checks.values())
+    response = jsonify({"status": "ready" if ready else "not_ready", "checks": checks})
+    response.status_code = 200 if ready else 503
+    return response
 
 
 def _metrics() -> Response:

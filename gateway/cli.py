@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 from gateway.admin import add_commands
 from gateway.exceptions import ConfigurationError, GatewayError
@@ -19,27 +18,43 @@ from gateway.interfaces.problems import problem_document
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from gateway import serving
+    from gateway import gunicorn_config, safety, serving
     from gateway.app import create_app, load_credentials, open_storage
+    from gateway.pki.credentials import load_ca_bundle
     from gateway.settings import Settings
 
     settings = Settings.from_env(os.environ)  # fail fast, before forking workers
-    load_credentials(settings)
+    safety.check_timeouts(settings, worker_timeout=args.timeout)
+    safety.check_certificates(
+        load_credentials(settings), load_ca_bundle(settings.cert_ca, setting="INSI_CERT_CA")
+    )
     open_storage(settings.storage)  # migrate before the workers start (they find it done)
-    options: dict[str, Any] = {
-        "bind": args.bind,
-        "workers": args.workers,
-        "threads": args.threads,
-        "worker_class": "gthread",
-        "timeout": args.timeout,
-        "graceful_timeout": 20,
-        "keepalive": 5,
-        "accesslog": None,
-        "certfile": args.certfile,
-        "keyfile": args.keyfile,
-    }
-    serving.run(create_app, options)
+    serving.run(
+        create_app,
+        gunicorn_config.options(
+            bind=args.bind,
+            workers=args.workers,
+            threads=args.threads,
+            timeout=args.timeout,
+            certfile=args.certfile,
+            keyfile=args.keyfile,
+        ),
+    )
     return 0
+
+
+def _check_cert(args: argparse.Namespace) -> int:
+    from gateway.pki.credentials import load_ca_bundle, load_credential
+    from gateway.pki.inspection import inspect
+
+    passphrase = os.environ.get(args.passphrase_env) if args.passphrase_env else None
+    credential = load_credential(Path(args.path), passphrase, setting=args.path)
+    ca = args.ca or os.environ.get("INSI_CERT_CA") or os.environ.get("INSI_UPSTREAM_CA")
+    if not ca:
+        raise ConfigurationError("--ca", "give the CA bundle (or set INSI_CERT_CA)")
+    report = inspect(credential, trusted=load_ca_bundle(Path(ca), setting="--ca"))
+    print("\n".join(report.lines()))
+    return 0 if report.usable else 1
 
 
 def _mock(args: argparse.Namespace) -> int:
@@ -96,8 +111,8 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the gateway under gunicorn")
     serve.add_argument("--bind", default="127.0.0.1:8080")
-    serve.add_argument("--workers", type=int, default=2)
-    serve.add_argument("--threads", type=int, default=8)
+    serve.add_argument("--workers", type=int, default=1, help="see docs/operations.md")
+    serve.add_argument("--threads", type=int, default=64, help="threads per worker")
     serve.add_argument("--timeout", type=int, default=60, help="gunicorn worker timeout (s)")
     serve.add_argument("--certfile", help="serve HTTPS with this certificate (PEM)")
     serve.add_argument("--keyfile", help="private key of --certfile (PEM)")
@@ -109,6 +124,14 @@ def _parser() -> argparse.ArgumentParser:
     mock.add_argument("--workers", type=int, default=1)
     mock.add_argument("--threads", type=int, default=8)
     mock.set_defaults(run=_mock)
+
+    check = commands.add_parser(
+        "check-cert", help="is this PKCS#12/PEM fit for INSi? (exit 0 if so)"
+    )
+    check.add_argument("path")
+    check.add_argument("--passphrase-env", help="name of the variable holding the passphrase")
+    check.add_argument("--ca", help="CA bundle (default: INSI_CERT_CA, then INSI_UPSTREAM_CA)")
+    check.set_defaults(run=_check_cert)
 
     pki = commands.add_parser("dev-pki", help="generate the development PKI (idempotent)")
     pki.add_argument("directory")

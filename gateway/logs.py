@@ -14,6 +14,7 @@ import contextvars
 import json
 import logging
 import re
+import secrets
 import sys
 import time
 import uuid
@@ -31,6 +32,7 @@ class RequestScope:
     """Facts about the request being served; mutable, owned by one request."""
 
     request_id: str
+    trace_id: str = ""
     fields: dict[str, Any] = field(default_factory=dict)
 
 
@@ -39,8 +41,21 @@ _scope: contextvars.ContextVar[RequestScope | None] = contextvars.ContextVar(
 )
 
 
-def open_scope(request_id: str) -> contextvars.Token[RequestScope | None]:
-    return _scope.set(RequestScope(request_id))
+_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+
+
+def open_scope(request_id: str, traceparent: str = "") -> contextvars.Token[RequestScope | None]:
+    """Start a request's scope; a valid W3C ``traceparent`` gives its trace id, else a new one."""
+    match = _TRACEPARENT.fullmatch(traceparent.strip())
+    valid = match is not None and match.group(1) != "0" * 32 and match.group(2) != "0" * 16
+    trace_id = match.group(1) if valid and match else secrets.token_hex(16)
+    return _scope.set(RequestScope(request_id, trace_id, {"trace_id": trace_id}))
+
+
+def outgoing_traceparent() -> str | None:
+    """The ``traceparent`` to send upstream: same trace, a new span id."""
+    scope = _scope.get()
+    return f"00-{scope.trace_id}-{secrets.token_hex(8)}-01" if scope else None
 
 
 def close_scope(token: contextvars.Token[RequestScope | None]) -> RequestScope | None:

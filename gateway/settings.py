@@ -8,6 +8,7 @@ environment variables; the app factory calls it and hands the result down.
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,7 @@ class Settings:
 
     upstream_url: str
     upstream_ca: Path
+    cert_ca: Path
     cert_manu: CertificateSource
     cert_auto: CertificateSource | None
     idam: str
@@ -109,6 +111,7 @@ class Settings:
         return cls(
             upstream_url=reader.https_url("INSI_UPSTREAM_URL"),
             upstream_ca=reader.path("INSI_UPSTREAM_CA"),
+            cert_ca=reader.path("INSI_CERT_CA" if env.get("INSI_CERT_CA") else "INSI_UPSTREAM_CA"),
             cert_manu=CertificateSource(
                 reader.path("INSI_CERT_MANU"), reader.secret("INSI_CERT_MANU_PASSPHRASE")
             ),
@@ -191,8 +194,8 @@ class _EnvReader:
             value = float(raw)
         except ValueError:
             raise ConfigurationError(name, "must be a number") from None
-        if value <= 0:
-            raise ConfigurationError(name, "must be greater than zero")
+        if not math.isfinite(value) or value <= 0:
+            raise ConfigurationError(name, "must be a finite number greater than zero")
         return value
 
     def choice(self, name: str, kind: type[_Choice], default: _Choice) -> _Choice:

@@ -127,7 +127,7 @@ def verify() -> Response:
 def _begin() -> None:
     g.request_id = logs.accepted_request_id(request.headers.get("X-Request-ID", ""))
     g.started = time.perf_counter()
-    g.log_token = logs.open_scope(g.request_id)
+    g.log_token = logs.open_scope(g.request_id, request.headers.get("traceparent", ""))
 
 
 def _finish(response: Response) -> Response:

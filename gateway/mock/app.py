@@ -72,6 +72,7 @@ class _Exchange:
     request: SoapRequest | None = None
     signed: bool = False
     vihf_subject: str | None = None
+    traceparent: str | None = None
     traits_hash: str | None = None
     outcome: str = ""
     injected: str | None = None
@@ -85,6 +86,7 @@ class _Exchange:
             "client_cn": self.peer.common_name,
             "signed": self.signed,
             "vihf_subject": self.vihf_subject,
+            "traceparent": self.traceparent,
             "outcome": self.outcome,
             "traits_hash": self.traits_hash,
             "injected": self.injected,
@@ -172,7 +174,9 @@ class MockApp:
         if self._settings.latency_ms:
             time.sleep(self._settings.latency_ms / 1000)
         data = request.stream.read(MAX_BODY_BYTES + 1)
-        exchange = _Exchange(peer=tls_peer(environ), raw=data)
+        exchange = _Exchange(
+            peer=tls_peer(environ), raw=data, traceparent=environ.get("HTTP_TRACEPARENT")
+        )
         parsed = _parse(data, request.headers.get("Content-Type", ""))
         if isinstance(parsed, SoapRequest):
             exchange.request = parsed  # logged even when a failure is injected

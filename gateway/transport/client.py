@@ -16,6 +16,7 @@ from typing import Any
 import zeep
 from lxml import etree
 
+from gateway import logs
 from gateway.exceptions import ConfigurationError, UpstreamBadResponse, UpstreamUnavailable
 from gateway.models import CertificateMode, InsResult, Operation
 from gateway.protocol.results import parse_response
@@ -83,10 +84,13 @@ class InsiClient:
         transport = self._transports.get(mode)
         if transport is None:
             raise ConfigurationError(f"INSI_CERT_{mode.name}", "no certificate configured")
-        content_type = f'application/soap+xml; charset=utf-8; action="{operation.action}"'
-        return transport.send(
-            UpstreamRequest(self._endpoint, envelope, {"Content-Type": content_type})
-        )
+        headers = {
+            "Content-Type": f'application/soap+xml; charset=utf-8; action="{operation.action}"'
+        }
+        traceparent = logs.outgoing_traceparent()
+        if traceparent:
+            headers["traceparent"] = traceparent
+        return transport.send(UpstreamRequest(self._endpoint, envelope, headers))
 
     def parse(self, response: UpstreamResponse) -> InsResult:
         if response.status == 503:

@@ -14,7 +14,7 @@ import secrets
 import ssl
 from pathlib import Path
 
-from gateway.exceptions import CredentialError
+from gateway.exceptions import ConfigurationError, CredentialError
 from gateway.pki.credentials import Credential
 
 
@@ -29,7 +29,16 @@ def client_context(credential: Credential, *, ca_bundle: Path) -> ssl.SSLContext
     except (OSError, ssl.SSLError):
         raise CredentialError("INSI_UPSTREAM_CA", "CA bundle cannot be loaded") from None
     _load_client_certificate(context, credential)
+    refuse_unsafe(context)
     return context
+
+
+def refuse_unsafe(context: ssl.SSLContext) -> None:
+    """Startup stops rather than talk to the teleservice unverified or below TLS 1.2."""
+    if context.verify_mode is not ssl.CERT_REQUIRED or not context.check_hostname:
+        raise ConfigurationError("TLS", "verification of the teleservice certificate is off")
+    if context.minimum_version < ssl.TLSVersion.TLSv1_2:
+        raise ConfigurationError("TLS", "TLS below 1.2 is allowed")
 
 
 def _load_client_certificate(context: ssl.SSLContext, credential: Credential) -> None:

@@ -87,7 +87,7 @@ class GatewaySoapServer(WsgiApplication):  # type: ignore[misc]
         request_id = logs.accepted_request_id(environ.get("HTTP_X_REQUEST_ID", ""))
         environ[ENVIRON_KEY] = SoapCall(self._service, self._gatekeeper, request_id)
         started = time.perf_counter()
-        token = logs.open_scope(request_id)
+        token = logs.open_scope(request_id, environ.get("HTTP_TRACEPARENT", ""))
         status = [500]
 
         def respond(line: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:

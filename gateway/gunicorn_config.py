@@ -1,0 +1,50 @@
+"""The gateway's gunicorn settings, chosen for I/O-bound work.
+
+Each request mostly waits for the teleservice: threads, not processes, carry
+the load (``gthread`` worker). Sizing rule: a thread serves one request at a
+time, so ``threads >= target requests/second x teleservice latency (s)``,
+plus headroom; e.g. 300 requests/s at 200 ms needs 60 threads: the default
+is 64. One worker process by default: quotas, the circuit breaker and the
+metrics are per process, and one process keeps them exact; add workers (or
+replicas) only when a core saturates, and divide quotas accordingly.
+
+SIGTERM: gunicorn stops accepting, lets in-flight requests finish within
+``graceful_timeout``, then exits. SIGHUP: new workers start (and load the
+certificates and keys afresh: renewal without downtime) while the old ones
+finish their in-flight requests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+WORKER_TIMEOUT = 60  # seconds; must exceed INSI_DEADLINE (checked at startup)
+
+
+def options(
+    *,
+    bind: str,
+    workers: int = 1,
+    threads: int = 64,
+    timeout: int = WORKER_TIMEOUT,
+    certfile: str | None = None,
+    keyfile: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "bind": bind,
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread",
+        "worker_connections": 1000,
+        "timeout": timeout,
+        "graceful_timeout": 30,
+        "keepalive": 5,
+        "backlog": 2048,
+        "limit_request_line": 8190,
+        "limit_request_fields": 100,
+        "limit_request_field_size": 8190,
+        "accesslog": None,  # one JSON line per request comes from the app itself
+        "certfile": certfile,
+        "keyfile": keyfile,
+        "proc_name": "insi-gateway",
+    }
