@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from gateway.exceptions import AuthenticationFailed, InvalidInput, OperationForbidden
+from gateway.jobs.priority import InteractiveGate
 from gateway.models import CertificateMode
 from gateway.quotas import QuotaGate
 from gateway.storage.apps import App, AppRegistry
@@ -39,9 +40,16 @@ def user_id(header: str) -> str | None:
 class Gatekeeper:
     """Authenticates applications, checks their operations and admits them under quota."""
 
-    def __init__(self, registry: AppRegistry, quotas: QuotaGate | None = None) -> None:
+    def __init__(
+        self,
+        registry: AppRegistry,
+        *,
+        quotas: QuotaGate | None = None,
+        interactive: InteractiveGate | None = None,
+    ) -> None:
         self._registry = registry
         self._quotas = quotas or QuotaGate()
+        self.interactive = interactive or InteractiveGate()
 
     def identify(self, key: str) -> App:
         app = self._registry.authenticate(key) if key else None
@@ -51,10 +59,13 @@ class Gatekeeper:
 
     @contextmanager
     def admit(self, app: App, operation: str) -> Iterator[None]:
-        """Hold one of the app's quota slots while ``operation`` runs (403/429 otherwise)."""
+        """Hold one of the app's quota slots while ``operation`` runs (403/429 otherwise).
+
+        While it runs, batch jobs of this process give way (interactive priority).
+        """
         if operation not in app.operations:
             raise OperationForbidden(app.name, operation)
-        with self._quotas.admit(app):
+        with self._quotas.admit(app), self.interactive.interactive():
             yield
 
 

@@ -19,8 +19,10 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from gateway import logs, safety
 from gateway.access import Gatekeeper
 from gateway.exceptions import ConfigurationError, StorageError
-from gateway.interfaces import json_api
+from gateway.interfaces import jobs_api, json_api
 from gateway.interfaces.soap import soap_wsgi_apps
+from gateway.jobs.priority import InteractiveGate
+from gateway.jobs.runner import JobRunner
 from gateway.metrics import InFlight, Metrics
 from gateway.models import CertificateMode, SoftwareIdentity
 from gateway.pki.credentials import Credential, load_ca_bundle, load_credential
@@ -30,6 +32,7 @@ from gateway.settings import CertificateSource, Settings, SigningMode, StorageSe
 from gateway.storage.apps import AppRegistry
 from gateway.storage.audit import AuditJournal
 from gateway.storage.database import Database
+from gateway.storage.jobs import JobStore
 from gateway.trail import Trail
 from gateway.transport.client import InsiClient
 from gateway.transport.resilience import CircuitState, Resilience, ResilientTransport
@@ -112,8 +115,28 @@ def build_runtime(settings: Settings) -> Runtime:
         trail=Trail(journal, metrics),
         strategy=settings.first_name_strategy,
     )
-    gatekeeper = Gatekeeper(AppRegistry(database))
+    gatekeeper = Gatekeeper(
+        AppRegistry(database),
+        interactive=InteractiveGate(settings.jobs.interactive_threshold),
+    )
     return Runtime(settings, database, service, gatekeeper, metrics, resilience, credentials)
+
+
+def start_jobs(runtime: Runtime) -> JobRunner:
+    """The batch runner of this worker process (it stops itself at exit)."""
+    jobs = runtime.settings.jobs
+    runner = JobRunner(
+        JobStore(runtime.database),
+        runtime.service,
+        workers=jobs.workers,
+        rate=jobs.rate,
+        gate=runtime.gatekeeper.interactive,
+        lease_seconds=jobs.lease_seconds,
+        retry_seconds=jobs.retry_seconds,
+        retention_days=jobs.retention_days,
+    )
+    runner.start()
+    return runner
 
 
 def _transports(
@@ -145,6 +168,8 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["insi_runtime"] = runtime
     json_api.install(app, runtime.service, runtime.gatekeeper, runtime.metrics)
+    jobs_api.install(app, JobStore(runtime.database), settings=settings.jobs)
+    start_jobs(runtime)
     soap = soap_wsgi_apps(
         runtime.service, runtime.gatekeeper, runtime.metrics, max_body_bytes=settings.max_body_bytes
     )

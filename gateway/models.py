@@ -8,6 +8,7 @@ end to end, because lunar dates (``1980-00-00``) are valid INS birth dates that
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -142,6 +143,9 @@ class CallContext:
     mode: CertificateMode = CertificateMode.MANU
     user_id: str | None = None
     app: str | None = None
+    # Called with the wsa:MessageID right before each upstream send (batch jobs pace
+    # themselves and record what they sent with it); may raise to send nothing.
+    before_send: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -152,6 +152,8 @@ class InsService:
     ) -> InsResult:
         """One upstream call, journaled whatever happens (``held``: matricules the caller sent)."""
         envelope = self._client.envelope(operation, body, self._headers(operation, context))
+        if context.before_send is not None:
+            context.before_send(context.message_id)
         started = time.perf_counter()
         try:
             response = self._client.send(operation, envelope, mode=context.mode)

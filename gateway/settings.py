@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from gateway.exceptions import ConfigurationError
+from gateway.jobs import JobSettings
 from gateway.strategy import FirstNameStrategy
 from gateway.transport.resilience import ResiliencePolicy
 
@@ -97,6 +98,7 @@ class Settings:
     signing: SigningMode
     first_name_strategy: FirstNameStrategy
     storage: StorageSettings
+    jobs: JobSettings
     connect_timeout: float
     read_timeout: float
     resilience: ResiliencePolicy
@@ -132,6 +134,7 @@ class Settings:
                 "INSI_FIRST_NAME_STRATEGY", FirstNameStrategy, FirstNameStrategy.PROGRESSIVE
             ),
             storage=StorageSettings.from_env(env),
+            jobs=JobSettings.from_env(env),
             connect_timeout=reader.positive_float("INSI_CONNECT_TIMEOUT", 3.05),
             read_timeout=reader.positive_float("INSI_READ_TIMEOUT", 15.0),
             resilience=ResiliencePolicy(

@@ -1,0 +1,198 @@
+"""Reading a job submission (CSV or JSON lines) into rows, and the shape of a row's result.
+
+Every data row becomes an :class:`InputRow`, valid or not: a malformed row
+gets its own error result and never fails the job. Only what makes the whole
+body unreadable (not UTF-8, unknown CSV column, no rows, too many rows) is a
+400 for the submission. Rows are validated here with the same functions the
+JSON interface uses (:mod:`gateway.queries`), so a job and a single call
+accept exactly the same identities; the runner validates again before the
+call, since the rules may change between submission and processing.
+
+Error messages name fields and positions, never values: they end up in
+results files that are mailed around and opened in spreadsheets.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import io
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.exceptions import GatewayError, IdentityNotEligible, InvalidInput, MalformedRequest
+from gateway.interfaces.problems import problem_document
+from gateway.models import TraitsQuery, VerifyQuery
+from gateway.queries import search_query, verify_query
+from gateway.traits import TRAITS_FIELDS
+
+CSV_TYPE = "text/csv"
+JSONL_TYPES = frozenset({"application/x-ndjson", "application/jsonl", "application/json-lines"})
+INS_FIELDS = ("matricule", "key", "oid")
+CSV_COLUMNS = frozenset({"local_id", "flags", *INS_FIELDS, *TRAITS_FIELDS})
+MAX_LOCAL_ID = 128
+
+
+class RowKind(enum.StrEnum):
+    """A row with an INS is a verification; a row with traits only is a search."""
+
+    VERIFY = "verify"
+    SEARCH = "search"
+
+
+@dataclass(frozen=True, slots=True)
+class InputRow:
+    """One data row: ``number`` counts data rows from 1 (header and blank lines excluded)."""
+
+    number: int
+    local_id: str | None
+    kind: RowKind
+    fields: dict[str, Any]
+    error: GatewayError | None = None
+
+
+def row_query(kind: RowKind, fields: Mapping[str, object]) -> VerifyQuery | TraitsQuery:
+    """The core query of a row (raises ``InvalidInput`` / ``IdentityNotEligible``)."""
+    return verify_query(fields) if kind is RowKind.VERIFY else search_query(fields)
+
+
+def parse_submission(data: bytes, content_type: str, *, max_rows: int) -> list[InputRow]:
+    """Every row of a CSV (``text/csv``) or JSON-lines (``application/x-ndjson``) body."""
+    mimetype = content_type.split(";", 1)[0].strip().lower()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise MalformedRequest("body is not UTF-8 text") from None
+    if mimetype == CSV_TYPE:
+        records = _csv_records(text)
+    elif mimetype in JSONL_TYPES:
+        records = _jsonl_records(text)
+    else:
+        raise MalformedRequest("Content-Type must be text/csv or application/x-ndjson")
+    rows: list[InputRow] = []
+    for number, record in enumerate(records, start=1):
+        if number > max_rows:
+            raise InvalidInput("body", f"a job holds at most {max_rows} rows")
+        rows.append(_row(number, record))
+    if not rows:
+        raise InvalidInput("body", "holds no rows")
+    return rows
+
+
+def _csv_records(text: str) -> Iterator[dict[str, object] | InvalidInput]:
+    first_line = text.split("\n", 1)[0]
+    delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = [name.strip().lower() for name in next(reader, [])]
+        _check_header(header)
+        for cells in reader:
+            if not any(cell.strip() for cell in cells):
+                continue
+            if len(cells) > len(header):
+                yield InvalidInput("row", "has more cells than the header has columns")
+                continue
+            yield _csv_fields(header, cells)
+    except csv.Error:
+        raise MalformedRequest(f"CSV unreadable at line {reader.line_num}") from None
+
+
+def _check_header(header: list[str]) -> None:
+    for position, name in enumerate(header, start=1):
+        if name not in CSV_COLUMNS:
+            known = ", ".join(sorted(CSV_COLUMNS))
+            raise MalformedRequest(f"header column {position} is not one of: {known}")
+    if len(set(header)) != len(header):
+        raise MalformedRequest("the header names a column twice")
+    if "local_id" not in header:
+        raise MalformedRequest("the header row must name a local_id column")
+
+
+def _csv_fields(header: list[str], cells: list[str]) -> dict[str, object]:
+    record: dict[str, object] = {}
+    for name, cell in zip(header, cells, strict=False):
+        value = cell.strip()
+        if not value:
+            continue
+        record[name] = value.replace(",", " ").split() if name == "flags" else value
+    return record
+
+
+def _jsonl_records(text: str) -> Iterator[dict[str, object] | InvalidInput]:
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            yield InvalidInput("row", "is not valid JSON")
+            continue
+        if isinstance(record, dict):
+            yield record
+        else:
+            yield InvalidInput("row", "must be a JSON object")
+
+
+def _row(number: int, record: dict[str, object] | InvalidInput) -> InputRow:
+    if isinstance(record, InvalidInput):
+        return InputRow(number, None, RowKind.SEARCH, {}, record)
+    fields = dict(record)
+    raw_id = fields.pop("local_id", None)
+    flat = {name: fields.pop(name) for name in INS_FIELDS if name in fields}
+    kind = RowKind.VERIFY if flat or "ins" in fields else RowKind.SEARCH
+    if flat:
+        fields["ins"] = flat if "ins" not in fields else None  # both forms: refused below
+    local_id = _local_id(raw_id)
+    try:
+        if local_id is None:
+            raise InvalidInput(
+                "local_id", f"is required: a string of 1 to {MAX_LOCAL_ID} characters"
+            )
+        if kind is RowKind.VERIFY and fields["ins"] is None:
+            raise InvalidInput("ins", "give either ins or matricule/key/oid, not both")
+        row_query(kind, fields)
+    except (InvalidInput, IdentityNotEligible) as error:
+        return InputRow(number, local_id, kind, fields, error)
+    return InputRow(number, local_id, kind, fields)
+
+
+def _local_id(value: object) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_LOCAL_ID:
+        return None
+    return value.strip()
+
+
+def empty_result(number: int, local_id: str | None, kind: str, verdict: str) -> dict[str, Any]:
+    """A result without an answer: the common keys every result line has, in order."""
+    return {
+        "row": number,
+        "local_id": local_id,
+        "kind": kind,
+        "verdict": verdict,
+        "ins": None,
+        "identity": None,
+        "history": [],
+        "differences": [],
+        "message_id": None,
+        "error": None,
+    }
+
+
+def error_result(
+    number: int,
+    local_id: str | None,
+    kind: str,
+    error: BaseException,
+    *,
+    request_id: str,
+    message_id: str | None = None,
+) -> dict[str, Any]:
+    """The result of a row that got no verdict: a bad row, or a fault the teleservice answered."""
+    result = empty_result(number, local_id, kind, "error")
+    result["message_id"] = message_id
+    result["error"] = problem_document(error, request_id=request_id)
+    return result

@@ -1,0 +1,69 @@
+"""Interactive traffic first: batch workers step aside while people are waiting on an answer.
+
+A clinician at a registration desk waits for ``POST /v1/ins/search``; nobody
+waits for row 4,812 of an overnight job. Interactive requests register with
+the process-wide :class:`InteractiveGate` while they are in flight; a batch
+worker calls :meth:`InteractiveGate.wait_for_batch_turn` before each upstream
+call and waits while more than ``threshold`` interactive requests are in flight.
+
+The wait is bounded (``max_wait``): under constant interactive load the batch
+still advances, one call per ``max_wait``, so a job can never starve forever.
+The gate is per process (each gunicorn worker has its own): it orders the
+calls that share this process's upstream connections, which is what matters.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+DEFAULT_MAX_WAIT = 5.0
+
+
+class InteractiveGate:
+    """Counts interactive requests in flight; batch workers wait for their turn."""
+
+    def __init__(self, threshold: int = 0, *, max_wait: float = DEFAULT_MAX_WAIT) -> None:
+        if threshold < 0:
+            raise ValueError("threshold must be zero or more")
+        self._threshold = threshold
+        self._max_wait = max_wait
+        self._in_flight = 0
+        self._changed = threading.Condition()
+
+    @property
+    def in_flight(self) -> int:
+        with self._changed:
+            return self._in_flight
+
+    @contextmanager
+    def interactive(self) -> Iterator[None]:
+        """Wrap an interactive request: batch calls hold back until it is over."""
+        with self._changed:
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._in_flight -= 1
+                self._changed.notify_all()
+
+    def wait_for_batch_turn(self, timeout: float | None = None) -> bool:
+        """Block while interactive requests are in flight above the threshold.
+
+        Returns True when the batch may go: the load fell to the threshold,
+        or the batch has waited ``max_wait`` (anti-starvation). Returns False
+        only when ``timeout`` (shorter than ``max_wait``) passed first, so a
+        caller can check its stop flag and call again.
+        """
+        limit = self._max_wait if timeout is None else min(timeout, self._max_wait)
+        deadline = time.monotonic() + limit
+        with self._changed:
+            while self._in_flight > self._threshold:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return limit >= self._max_wait
+                self._changed.wait(remaining)
+        return True

@@ -1,0 +1,216 @@
+"""The job runner: threads in each gateway process that claim rows and call the service core.
+
+Each worker claims one row at a time (the lease makes it someone else's if
+this process dies), then calls the core with the ``INSI-AUTO`` certificate.
+Before *every* upstream call (a search may make several, one per first-name
+attempt) it waits for its turn behind interactive traffic, then for a slot of
+the global rate limit, shared by every job and replica through the database.
+The answer, a fault included, is recorded with the row in one transaction;
+a call with no answer (timeout, unreachable, unreadable) leaves the row
+claimable again after a backoff. Logs carry job ids, row numbers and error
+types: never identity data.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import random
+import socket
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from gateway import exceptions as exc
+from gateway import logs
+from gateway.interfaces.answers import search_answer_json, verify_answer_json
+from gateway.jobs import ClaimedRow
+from gateway.jobs.inputs import RowKind, empty_result, error_result, row_query
+from gateway.jobs.priority import InteractiveGate
+from gateway.models import CallContext, CertificateMode, TraitsQuery
+from gateway.service import InsService, VerifyAnswer
+from gateway.storage.jobs import JobStore
+
+log = logging.getLogger("gateway.jobs")
+# No answer came back (or none could be sent): the row is tried again later.
+NO_ANSWER = (exc.UpstreamTimeout, exc.UpstreamUnavailable, exc.UpstreamBadResponse)
+NOT_SENT = (exc.StorageError, exc.ConfigurationError, exc.SigningError)  # e.g. no INSI-AUTO
+MAX_BACKOFF = 300.0
+IDLE_POLL = 1.0
+# Slots are spaced 5% wider than 1/rate: a call reaches the teleservice some milliseconds
+# after its slot, and with exact spacing that jitter alone puts rate + 1 calls in a window.
+JITTER_GUARD = 0.05
+PURGE_EVERY = 3600.0
+
+
+class _Cancelled(Exception):
+    """The row was cancelled (or re-claimed) before its first call: nothing is sent."""
+
+
+class _Stopping(Exception):
+    """The runner is stopping: the row goes back unanswered, nothing more is sent."""
+
+
+class JobRunner:
+    """Processes job rows in background threads; :meth:`start` once per process, after fork."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        service: InsService,
+        *,
+        workers: int = 2,
+        rate: float = 20.0,
+        gate: InteractiveGate | None = None,
+        lease_seconds: float = 120.0,
+        retry_seconds: float = 5.0,
+        retention_days: float = 7.0,
+    ) -> None:
+        self._store = store
+        self._service = service
+        self._workers = workers
+        self._rate = rate
+        self._gate = gate or InteractiveGate()
+        self._lease = lease_seconds
+        self._retry = retry_seconds
+        self._retention = timedelta(days=retention_days)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._local = threading.local()
+
+    def start(self) -> None:
+        """Start the workers and the purge loop; :meth:`stop` runs at interpreter exit."""
+        if self._threads or self._workers <= 0:
+            return
+        prefix = f"{socket.gethostname()}:{os.getpid()}"
+        for index in range(self._workers):
+            target, args = self._work, (f"{prefix}:{index}",)
+            self._threads.append(threading.Thread(target=target, args=args, daemon=True))
+        self._threads.append(threading.Thread(target=self._housekeeping, daemon=True))
+        for thread in self._threads:
+            thread.start()
+        atexit.register(self.stop)
+        logs.event(log, "job runner started", workers=self._workers, rate=self._rate)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop claiming, let the calls in flight finish (up to ``timeout``), give back the rest."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        logs.event(log, "job runner stopped", alive=sum(t.is_alive() for t in self._threads))
+
+    def _work(self, worker_id: str) -> None:
+        while not self._stop.is_set():
+            try:
+                if not self._gate.wait_for_batch_turn(timeout=IDLE_POLL):
+                    continue
+                claimed = self._store.claim_rows(worker_id, 1, self._lease)
+                if not claimed:
+                    self._stop.wait(IDLE_POLL * random.uniform(0.5, 1.5))  # noqa: S311
+                    continue
+                self._process(claimed[0])
+            except exc.StorageError as error:
+                logs.event(log, "job store unavailable", level=logging.WARNING, error=error.message)
+                self._stop.wait(self._retry)
+            except Exception as error:
+                event = "job worker failed"
+                logs.event(log, event, level=logging.ERROR, error_type=type(error).__name__)
+                self._stop.wait(self._retry)
+
+    def _process(self, row: ClaimedRow) -> None:
+        self._local.row, self._local.sent, self._local.checked = row, [], False
+        request_id = f"job-{row.job_id}#{row.number}"
+        context = CallContext(
+            request_id,
+            row.message_id,
+            CertificateMode.AUTO,
+            app=row.app,
+            before_send=self._before_send,
+        )
+        try:
+            verdict, result = self._answer(row, context)
+        except _Cancelled:
+            return
+        except (_Stopping, *NO_ANSWER, *NOT_SENT) as error:
+            self._give_back(row, None if isinstance(error, _Stopping) else error)
+            return
+        except Exception as error:  # a fault answered, or a row the rules now refuse
+            if not isinstance(error, exc.GatewayError):
+                error_type = type(error).__name__
+                logs.event(log, "job row failed", level=logging.ERROR, error_type=error_type)
+            last = self._local.sent[-1] if self._local.sent else None
+            args = (row.number, row.local_id, row.kind, error)
+            verdict, result = "error", error_result(*args, request_id=request_id, message_id=last)
+        self._record(row, verdict, result)
+
+    def _answer(self, row: ClaimedRow, context: CallContext) -> tuple[str, dict[str, Any]]:
+        query = row_query(RowKind(row.kind), row.payload)
+        if isinstance(query, TraitsQuery):
+            search = self._service.search_by_traits(query, context)
+            verdict, body = search.result.code.status, search_answer_json(search)
+        else:
+            answer: VerifyAnswer = self._service.verify(query, context)
+            verdict, body = answer.verdict.value, verify_answer_json(answer)
+        result = empty_result(row.number, row.local_id, row.kind, verdict)
+        for key in ("ins", "identity", "history", "differences", "message_id"):
+            result[key] = body.get(key, result[key])
+        return verdict, result
+
+    def _record(self, row: ClaimedRow, verdict: str, result: dict[str, Any]) -> None:
+        """Write the answer now; a busy database gets a few tries before the answer is lost."""
+        for attempt in range(3):
+            try:
+                if not self._store.complete_row(row, verdict, result, self._local.sent):
+                    fields = {"job_id": row.job_id, "row": row.number}
+                    logs.event(log, "job row no longer ours", level=logging.WARNING, **fields)
+                return
+            except exc.StorageError:
+                if attempt == 2:
+                    raise
+                time.sleep(1.0)
+
+    def _give_back(self, row: ClaimedRow, error: Exception | None) -> None:
+        """No answer: the row is claimable again, at once when stopping, else after a backoff."""
+        if error is None:
+            self._store.release_row(row, 0.0, self._local.sent)
+            return
+        base = min(MAX_BACKOFF, self._retry * 2.0 ** min(row.claims - 1, 16))
+        retry = base * random.uniform(0.8, 1.2)  # noqa: S311
+        self._store.release_row(row, retry, self._local.sent)
+        fields = {"job_id": row.job_id, "row": row.number, "retry_in": round(retry, 1)}
+        fields["error_type"] = type(error).__name__
+        logs.event(log, "job row without answer", level=logging.WARNING, **fields)
+
+    def _before_send(self, message_id: str) -> None:
+        """Per upstream call: still ours? then interactive traffic first, then a rate slot."""
+        row = getattr(self._local, "row", None)
+        if row is not None and not self._local.checked:
+            if not self._store.still_claimed(row):
+                raise _Cancelled
+            self._local.checked = True
+        while not self._gate.wait_for_batch_turn(timeout=IDLE_POLL):
+            if self._stop.is_set():
+                raise _Stopping
+        delay = self._store.take_rate_slot(self._rate / (1 + JITTER_GUARD)) - time.time()
+        if delay > 0 and self._stop.wait(delay):
+            raise _Stopping
+        if row is not None:
+            self._local.sent.append(message_id)  # recorded with the row's answer or release
+
+    def _housekeeping(self) -> None:
+        """Delete jobs past retention: results hold identity data."""
+        while True:
+            try:
+                cutoff = datetime.now(UTC) - self._retention
+                purged = self._store.purge(cutoff)
+                if purged:
+                    logs.event(log, "jobs purged", jobs=purged)
+            except exc.StorageError as error:
+                logs.event(log, "job purge failed", level=logging.WARNING, error=error.message)
+            if self._stop.wait(PURGE_EVERY):
+                return
