@@ -105,6 +105,19 @@ def _search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _jobs_submit(args: argparse.Namespace) -> int:
+    from gateway.jobs.client import submit
+
+    key = os.environ.get("GATEWAY_APP_KEY", "")
+    if not key:
+        raise ConfigurationError("GATEWAY_APP_KEY", "set it to the application's API key")
+    ca_bundle = Path(args.ca_bundle) if args.ca_bundle else None
+    output = Path(args.output)
+    return submit(
+        Path(args.file), base_url=args.url, api_key=key, ca_bundle=ca_bundle, output=output
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="insi-gateway", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -145,6 +158,16 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--birth-place", help="INSEE COG code")
     search.add_argument("--user", help="the person on whose behalf (VIHF subject, journal)")
     search.set_defaults(run=_search)
+    jobs = commands.add_parser("jobs", help="batch verification jobs (client of /v1/jobs)")
+    jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)
+    submit = jobs_sub.add_parser(
+        "submit", help="submit a CSV or JSON-lines file, follow it, write its results"
+    )
+    submit.add_argument("file")
+    submit.add_argument("--output", required=True, help="results file (.csv or .jsonl)")
+    submit.add_argument("--url", default="http://127.0.0.1:8080", help="the gateway's base URL")
+    submit.add_argument("--ca-bundle", help="CA bundle verifying an HTTPS gateway")
+    submit.set_defaults(run=_jobs_submit)
     add_commands(commands)
     return parser
 

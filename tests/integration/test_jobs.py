@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import signal
+import subprocess
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
@@ -418,24 +419,34 @@ def test_the_cli_client_submits_follows_and_saves_the_results(
     source = tmp_path / "patients.csv"
     source.write_text(body)
     output = tmp_path / "results.csv"
-    progress = io.StringIO()
 
-    code = submit(
-        source,
-        base_url=jobs_gateway.base_url,
-        api_key=jobs_gateway.api_key,
-        ca_bundle=jobs_gateway.ca_bundle,
-        output=output,
-        poll_seconds=0.2,
-        stream=progress,
+    completed = subprocess.run(
+        [
+            *CLI,
+            "jobs",
+            "submit",
+            str(source),
+            "--output",
+            str(output),
+            "--url",
+            jobs_gateway.base_url,
+            "--ca-bundle",
+            str(jobs_gateway.ca_bundle),
+        ],
+        env={**os.environ, "GATEWAY_APP_KEY": jobs_gateway.api_key},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
-    assert code == 0, progress.getvalue()
+    assert completed.returncode == 0, completed.stderr
     rows = list(csv.DictReader(output.open()))
     assert {r["local_id"]: r["verdict"] for r in rows} == expected
-    assert "100% (20/20 rows)" in progress.getvalue()
-    assert "ADRUN" not in progress.getvalue()  # counts only, never identities
+    assert "100% (20/20 rows)" in completed.stderr
+    assert "ADRUN" not in completed.stderr  # counts only, never identities
     assert not list(tmp_path.glob(".*.partial"))
+    progress = io.StringIO()
     bad = tmp_path / "patients.txt"
     bad.write_text(body)
     assert submit(bad, base_url="", api_key="", ca_bundle=None, output=output, stream=progress) == 2
