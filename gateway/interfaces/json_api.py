@@ -65,7 +65,10 @@ def current_app_name() -> str:
 def _json_payload() -> object:
     if not request.is_json:
         raise MalformedRequest("Content-Type must be application/json")
-    payload = request.get_json(silent=True)
+    try:
+        payload = request.get_json(silent=True)
+    except RecursionError:  # json.loads on hostile nesting; get_json only catches ValueError
+        raise MalformedRequest("body is nested too deeply") from None
     if payload is None:
         raise MalformedRequest("body is not valid JSON")
     return payload

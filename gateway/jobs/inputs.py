@@ -126,7 +126,7 @@ def _jsonl_records(text: str) -> Iterator[dict[str, object] | InvalidInput]:
             continue
         try:
             record = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: hostile nesting
             yield InvalidInput("row", "is not valid JSON")
             continue
         if isinstance(record, dict):
