@@ -7,7 +7,10 @@ a key or a quota on its own. Refusals raise from the exception tree
 
 from __future__ import annotations
 
+import hashlib
 import re
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -19,6 +22,7 @@ from gateway.storage.apps import App, AppRegistry
 
 _USER_ID = re.compile(r"[A-Za-z0-9._@:-]{1,128}")
 KEY_HELP = "missing, unknown or revoked API key (Authorization: Bearer <key>)"
+APP_CACHE_SECONDS = 2.0
 
 
 def presented_key(authorization: str, api_key_header: str = "") -> str:
@@ -50,11 +54,30 @@ class Gatekeeper:
         self._registry = registry
         self._quotas = quotas or QuotaGate()
         self.interactive = interactive or InteractiveGate()
+        self._known: dict[str, tuple[App, float]] = {}  # key digest -> (app, cached until)
+        self._lock = threading.Lock()
 
     def identify(self, key: str) -> App:
-        app = self._registry.authenticate(key) if key else None
+        """The application of ``key``; looked up at most every few seconds per key.
+
+        A database read per request was a tenth of the gateway's CPU; the cost
+        is that a revocation or rotation takes effect within ``APP_CACHE_SECONDS``.
+        """
+        if not key:
+            raise AuthenticationFailed(KEY_HELP)
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        now = time.monotonic()
+        with self._lock:
+            cached = self._known.get(digest)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        app = self._registry.authenticate(key)
         if app is None or app.revoked:
             raise AuthenticationFailed(KEY_HELP)
+        with self._lock:
+            if len(self._known) > 10_000:  # keys are few; never let it grow unbounded
+                self._known.clear()
+            self._known[digest] = (app, now + APP_CACHE_SECONDS)
         return app
 
     @contextmanager

@@ -1,0 +1,55 @@
+"""Application keys through the Gatekeeper, on a real registry (both backends)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from gateway.access import APP_CACHE_SECONDS, Gatekeeper
+from gateway.exceptions import AuthenticationFailed, OperationForbidden
+from gateway.models import CertificateMode
+from gateway.storage.apps import AppRegistry
+from gateway.storage.database import Database
+
+
+def _registry_with_app(database: Database) -> tuple[AppRegistry, str]:
+    registry = AppRegistry(database)
+    _, key = registry.add(
+        "lab",
+        operations=frozenset({"verify"}),
+        rate_per_second=10,
+        burst=10,
+        max_concurrent=2,
+        cert_mode=CertificateMode.AUTO,
+    )
+    return registry, key
+
+
+def test_identify_and_admit(database: Database) -> None:
+    registry, key = _registry_with_app(database)
+    gate = Gatekeeper(registry)
+
+    app = gate.identify(key)
+
+    assert (app.name, app.cert_mode) == ("lab", CertificateMode.AUTO)
+    with gate.admit(app, "verify"):
+        pass
+    with pytest.raises(OperationForbidden), gate.admit(app, "search"):
+        pass
+    for wrong in ("", "igw_nope", key + "x"):
+        with pytest.raises(AuthenticationFailed):
+            gate.identify(wrong)
+
+
+def test_revocation_takes_effect_within_the_cache_time(database: Database) -> None:
+    registry, key = _registry_with_app(database)
+    gate = Gatekeeper(registry)
+    gate.identify(key)
+
+    registry.revoke("lab")
+    gate.identify(key)  # still cached
+    time.sleep(APP_CACHE_SECONDS + 0.1)
+
+    with pytest.raises(AuthenticationFailed):
+        gate.identify(key)
