@@ -108,13 +108,19 @@ class MutualTlsTransport:
                     elapsed=time.perf_counter() - started,
                 )
         except requests.exceptions.ConnectTimeout:
-            raise UpstreamUnavailable("connection to the teleservice timed out") from None
+            raise UpstreamUnavailable(
+                "connection to the teleservice timed out", nothing_sent=True
+            ) from None
         except (requests.exceptions.ReadTimeout, TimeoutError):
             raise UpstreamTimeout("the teleservice did not answer in time") from None
         except requests.exceptions.SSLError:
-            raise UpstreamUnavailable("TLS handshake with the teleservice failed") from None
+            raise UpstreamUnavailable(
+                "TLS handshake with the teleservice failed", nothing_sent=True
+            ) from None
         except requests.exceptions.RequestException as exc:
-            raise UpstreamUnavailable(f"teleservice unreachable ({type(exc).__name__})") from None
+            raise UpstreamUnavailable(
+                f"teleservice unreachable ({type(exc).__name__})", nothing_sent=_never_sent(exc)
+            ) from None
 
     def _read_capped(self, response: requests.Response) -> bytes:
         chunks: list[bytes] = []
