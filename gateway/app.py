@@ -32,6 +32,7 @@ from gateway.settings import CertificateSource, Settings, SigningMode, StorageSe
 from gateway.storage.apps import AppRegistry
 from gateway.storage.audit import AuditJournal
 from gateway.storage.database import Database
+from gateway.storage.group_commit import GroupCommitJournal
 from gateway.storage.jobs import JobStore
 from gateway.trail import Trail
 from gateway.transport.client import InsiClient
@@ -112,7 +113,7 @@ def build_runtime(settings: Settings) -> Runtime:
         ),
         emitter=emitter,
         structure_id=structure_id,
-        trail=Trail(journal, metrics),
+        trail=Trail(GroupCommitJournal(journal), metrics),
         strategy=settings.first_name_strategy,
     )
     gatekeeper = Gatekeeper(

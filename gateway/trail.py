@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import Protocol
 
 from gateway import exceptions as exc
 from gateway import logs
 from gateway.interfaces.problems import problem_kind
 from gateway.metrics import Metrics
 from gateway.models import CallContext, InsResult, Operation
-from gateway.storage.audit import AuditEntry, AuditJournal
+from gateway.storage.audit import AuditEntry, AuditRecord
 
 log = logging.getLogger("gateway.audit")
 
@@ -43,8 +44,14 @@ def involved(result: InsResult) -> tuple[str, ...]:
     return tuple(ins.matricule for ins in (result.ins, *result.history) if ins is not None)
 
 
+class Journal(Protocol):
+    """Where records go: :class:`AuditJournal` or its group-commit front."""
+
+    def append(self, entry: AuditEntry) -> AuditRecord: ...
+
+
 class Trail:
-    def __init__(self, journal: AuditJournal, metrics: Metrics | None = None) -> None:
+    def __init__(self, journal: Journal, metrics: Metrics | None = None) -> None:
         self._journal = journal
         self._metrics = metrics
 

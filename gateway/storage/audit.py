@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, TextIO
@@ -48,6 +48,12 @@ class AuditEntry:
     matricules: tuple[str, ...] = field(default=(), repr=False)
 
 
+def _values(record: AuditRecord) -> dict[str, object]:
+    values = asdict(record)
+    values["matricule_hashes"] = " ".join(record.matricule_hashes)
+    return values
+
+
 class AuditJournal:
     """Appends, verifies, searches and exports the journal; safe across threads and replicas."""
 
@@ -59,7 +65,7 @@ class AuditJournal:
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         if not pseudonym_key:
-            raise ConfigurationError("GATEWAY_PSEUDONYM_KEY", "must not be empty")
+            raise ConfigurationError("GATEWAY_AUDIT_KEY", "must not be empty")
         self._db = db
         self._key = pseudonym_key
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -70,27 +76,34 @@ class AuditJournal:
         return hmac.new(self._key, normalised.encode(), hashlib.sha256).hexdigest()
 
     def append(self, entry: AuditEntry) -> AuditRecord:
-        """Write one record after the current head, or raise :class:`JournalWriteFailed`.
+        """Write one record after the current head, or raise :class:`JournalWriteFailed`."""
+        return self.append_many([entry])[0]
+
+    def append_many(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
+        """Write records after the current head in one transaction (one fsync), in order.
 
         The head row is locked first (``FOR UPDATE``; SQLite's ``BEGIN
         IMMEDIATE`` already excludes other writers), so concurrent appends from
-        any thread or replica form one gapless chain.
+        any thread or replica form one gapless chain. All or none are written.
         """
         try:
             with self._db.transaction() as conn:
                 head = conn.execute(
                     select(audit_head).where(audit_head.c.id == 1).with_for_update()
                 ).one()
-                record = self._record(entry, seq=head.last_seq + 1, prev_hash=head.last_hash)
-                values = asdict(record)
-                values["matricule_hashes"] = " ".join(record.matricule_hashes)
-                conn.execute(insert(audit_records).values(**values))
+                seq, prev_hash, records = head.last_seq, head.last_hash, []
+                for entry in entries:
+                    seq += 1
+                    record = self._record(entry, seq=seq, prev_hash=prev_hash)
+                    prev_hash = record.hash
+                    records.append(record)
+                conn.execute(insert(audit_records), [_values(r) for r in records])
                 conn.execute(
                     update(audit_head)
                     .where(audit_head.c.id == 1)
-                    .values(last_seq=record.seq, last_hash=record.hash)
+                    .values(last_seq=seq, last_hash=prev_hash)
                 )
-            return record
+            return records
         except Exception as error:
             raise JournalWriteFailed(f"audit record not written: {error}") from error
 
