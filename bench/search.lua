@@ -1,0 +1,51 @@
+-- wrk script: POST /v1/ins/search (ADRTROIS DOMINIQUE F 1997-02-26 2A020) with the API key
+-- from the environment (BENCH_API_KEY); counts statuses; optional per-thread request cap:
+--   wrk -t1 -c16 -d60s --timeout 10s -s bench/search.lua URL -- <max requests per thread>
+-- done() prints one line "BENCH_JSON {...}" that bench/bench.py reads.
+
+wrk.method = "POST"
+wrk.path = "/v1/ins/search"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer " .. (os.getenv("BENCH_API_KEY") or "")
+wrk.body = '{"birth_name": "ADRTROIS", "first_names": ["DOMINIQUE"], "sex": "F", '
+  .. '"birth_date": "1997-02-26", "birth_place": "2A020"}'
+
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  responses = 0
+  non200 = 0
+  limit = tonumber(args[1] or "0") or 0
+end
+
+function response(status, headers, body)
+  responses = responses + 1
+  if status ~= 200 then
+    non200 = non200 + 1
+  end
+  if limit > 0 and responses >= limit then
+    wrk.thread:stop()
+  end
+end
+
+function done(summary, latency, requests)
+  local total, bad = 0, 0
+  for _, thread in ipairs(threads) do
+    total = total + thread:get("responses")
+    bad = bad + thread:get("non200")
+  end
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_JSON {"requests": %d, "duration_us": %d, "responses": %d, "non200": %d, '
+      .. '"errors_connect": %d, "errors_read": %d, "errors_write": %d, "errors_status": %d, '
+      .. '"errors_timeout": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d, "max_us": %d, '
+      .. '"mean_us": %.1f}\n',
+    summary.requests, summary.duration, total, bad,
+    e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency.max, latency.mean))
+end
