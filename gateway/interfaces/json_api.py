@@ -22,6 +22,7 @@ from gateway.exceptions import GatewayError, MalformedRequest
 from gateway.interfaces import fhir
 from gateway.interfaces.answers import search_answer_json, verify_answer_json
 from gateway.interfaces.batch import verify_batch
+from gateway.interfaces.oversized import drain
 from gateway.interfaces.problems import problem_document, problem_kind
 from gateway.metrics import Metrics
 from gateway.models import CallContext
@@ -169,6 +170,8 @@ def _problem(error: BaseException) -> Response:
 
 def _http_problem(error: HTTPException) -> Response:
     status = error.code or 500
+    if status == 413:
+        drain(request.environ)
     document = {
         "type": f"urn:insi-gateway:problem:http-{status}",
         "title": error.name,

@@ -17,7 +17,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gateway.exceptions import UpstreamBusy, UpstreamTimeout, UpstreamUnavailable
 from gateway.transport.transports import Transport, UpstreamRequest, UpstreamResponse
@@ -158,8 +158,9 @@ class ResilientTransport:
         attempt = 0
         while True:
             breaker.allow()
+            remaining = deadline - self.resilience.clock()
             try:
-                response = self._inner.send(request)
+                response = self._inner.send(replace(request, time_left=remaining))
             except UpstreamTimeout:
                 breaker.record(transport_failed=True)
                 raise  # unknown outcome: never retried
@@ -167,6 +168,9 @@ class ResilientTransport:
                 breaker.record(transport_failed=True)
                 if not error.nothing_sent or not self._may_retry(attempt, deadline):
                     raise
+            except BaseException:
+                breaker.record(transport_failed=False)  # it answered (e.g. oversized): reachable
+                raise
             else:
                 breaker.record(transport_failed=response.status == 503)
                 if response.status != 503 or not self._may_retry(attempt, deadline):

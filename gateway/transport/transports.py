@@ -33,6 +33,8 @@ class UpstreamRequest:
     url: str
     body: bytes
     headers: Mapping[str, str]
+    # Seconds left before the call's deadline: no attempt may wait longer than that.
+    time_left: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +98,7 @@ class MutualTlsTransport:
                 request.url,
                 data=request.body,
                 headers=dict(request.headers),
-                timeout=self._timeout,
+                timeout=self._timeouts(request.time_left),
                 stream=True,
                 allow_redirects=False,
             ) as response:
@@ -121,6 +123,14 @@ class MutualTlsTransport:
             raise UpstreamUnavailable(
                 f"teleservice unreachable ({type(exc).__name__})", nothing_sent=_never_sent(exc)
             ) from None
+
+    def _timeouts(self, time_left: float | None) -> tuple[float, float]:
+        if time_left is None:
+            return self._timeout
+        if time_left <= 0:
+            raise UpstreamTimeout("the call's deadline passed before this attempt")
+        connect, read = self._timeout
+        return (min(connect, time_left), min(read, time_left))
 
     def _read_capped(self, response: requests.Response) -> bytes:
         chunks: list[bytes] = []

@@ -31,6 +31,7 @@ from spyne.server.wsgi import WsgiApplication, WsgiMethodContext
 from gateway import logs
 from gateway.access import Gatekeeper, presented_key, user_id
 from gateway.exceptions import GatewayError, MalformedRequest, XmlRejected
+from gateway.interfaces.oversized import drain
 from gateway.interfaces.soap.service import (
     ENVIRON_KEY,
     InsGatewayService,
@@ -156,6 +157,7 @@ class GatewaySoapServer(WsgiApplication):  # type: ignore[misc]
         if declared and not declared.isdigit():
             raise MalformedRequest("Content-Length is not a number")
         if declared and int(declared) > self._max_body_bytes:
+            drain(environ)
             raise XmlRejected(f"request body larger than {self._max_body_bytes} bytes")
         limit = int(declared) if declared else self._max_body_bytes + 1
         body: bytes = environ["wsgi.input"].read(limit)

@@ -1,0 +1,29 @@
+"""Refusing an oversized body without breaking the client's keep-alive connection.
+
+gunicorn ignores an application's ``Connection: close`` and, after the
+answer, reads at most a little of an unread body before it closes the
+connection, while the answer said keep-alive: the client's next request on
+that connection then fails. So a refused body is read and dropped first, up
+to :data:`DRAIN_LIMIT`; past that, closing is the only sane answer anyway.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DRAIN_LIMIT = 16 * 1024 * 1024
+_CHUNK = 64 * 1024
+
+
+def drain(environ: dict[str, Any], *, already_read: int = 0) -> None:
+    """Read and drop what is left of the declared body (bounded by ``DRAIN_LIMIT``)."""
+    declared = environ.get("CONTENT_LENGTH") or ""
+    if not declared.isdigit():
+        return
+    left = min(int(declared), DRAIN_LIMIT) - already_read
+    stream = environ["wsgi.input"]
+    while left > 0:
+        chunk = stream.read(min(_CHUNK, left))
+        if not chunk:
+            return
+        left -= len(chunk)
