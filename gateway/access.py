@@ -16,8 +16,9 @@ from contextlib import contextmanager
 
 from gateway.exceptions import AuthenticationFailed, InvalidInput, OperationForbidden
 from gateway.jobs.priority import InteractiveGate
-from gateway.models import CertificateMode
+from gateway.models import CallContext
 from gateway.quotas import QuotaGate
+from gateway.service import new_message_id
 from gateway.storage.apps import App, AppRegistry
 
 _USER_ID = re.compile(r"[A-Za-z0-9._@:-]{1,128}")
@@ -92,6 +93,12 @@ class Gatekeeper:
             yield
 
 
-def interactive_mode(app: App) -> CertificateMode:
-    """The certificate of an application's own calls: its configured default."""
-    return app.cert_mode
+def interactive_context(request_id: str, app: App, user_id: str | None) -> CallContext:
+    """The context of an application's own call: its default certificate, its end user."""
+    return CallContext(
+        request_id=request_id,
+        message_id=new_message_id(),
+        mode=app.cert_mode,
+        user_id=user_id,
+        app=app.name,
+    )

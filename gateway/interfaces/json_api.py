@@ -17,7 +17,7 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from gateway import logs
-from gateway.access import Gatekeeper, presented_key, user_id
+from gateway.access import Gatekeeper, interactive_context, presented_key, user_id
 from gateway.exceptions import GatewayError, MalformedRequest
 from gateway.interfaces import fhir
 from gateway.interfaces.answers import search_answer_json, verify_answer_json
@@ -27,7 +27,7 @@ from gateway.interfaces.problems import problem_document, problem_kind
 from gateway.metrics import Metrics
 from gateway.models import CallContext
 from gateway.queries import search_query, verify_query, vitale_query
-from gateway.service import InsService, new_message_id
+from gateway.service import InsService
 from gateway.storage.apps import App
 
 log = logging.getLogger("gateway.requests")
@@ -86,13 +86,7 @@ def _json_object() -> dict[str, Any]:
 
 
 def _context() -> CallContext:
-    return CallContext(
-        request_id=g.request_id,
-        message_id=new_message_id(),
-        mode=g.app.cert_mode,
-        user_id=g.user_id,
-        app=g.app.name,
-    )
+    return interactive_context(g.request_id, g.app, g.user_id)
 
 
 def _answer(body: dict[str, Any], outcome: str) -> Response:

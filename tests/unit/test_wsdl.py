@@ -22,15 +22,10 @@ from gateway.protocol.bodies import traits_search_body
 from gateway.protocol.headers import build_headers
 from gateway.protocol.signing import VihfSigner
 from gateway.protocol.vihf import build_assertion
+from gateway.transport.client import ZEEP_SETTINGS
 
 WSDL = Path(__file__).resolve().parents[2] / "wsdl" / "insi.wsdl"
-STRICT = zeep.Settings(
-    strict=True,
-    forbid_dtd=True,
-    forbid_entities=True,
-    forbid_external=True,
-    xml_huge_tree=False,
-)
+STRICT = ZEEP_SETTINGS  # the gateway's own: strict, no DTD, entities or external documents
 ADRTROIS = TraitsQuery(
     birth_name="ADRTROIS",
     first_names=("DOMINIQUE",),

@@ -20,14 +20,14 @@ from typing import Any, Final
 from spyne import ComplexModelBase, Fault, ServiceBase, Unicode, rpc
 
 from gateway import logs
-from gateway.access import Gatekeeper
+from gateway.access import Gatekeeper, interactive_context
 from gateway.exceptions import GatewayError
 from gateway.interfaces.answers import search_answer_json, verify_answer_json
 from gateway.interfaces.problems import problem_document, problem_kind
 from gateway.interfaces.soap import types as t
 from gateway.models import CallContext
 from gateway.queries import search_query, verify_query, vitale_query
-from gateway.service import InsService, new_message_id
+from gateway.service import InsService
 from gateway.storage.apps import App
 
 log = logging.getLogger("gateway.requests")
@@ -49,13 +49,7 @@ class SoapCall:
 
     def context(self) -> CallContext:
         assert self.app is not None  # operations run only after authentication
-        return CallContext(
-            request_id=self.request_id,
-            message_id=new_message_id(),
-            mode=self.app.cert_mode,
-            user_id=self.user_id,
-            app=self.app.name,
-        )
+        return interactive_context(self.request_id, self.app, self.user_id)
 
 
 class ProblemFault(Fault):  # type: ignore[misc]
