@@ -138,15 +138,15 @@ class Settings:
             connect_timeout=reader.positive_float("INSI_CONNECT_TIMEOUT", 3.05),
             read_timeout=reader.positive_float("INSI_READ_TIMEOUT", 15.0),
             resilience=ResiliencePolicy(
-                max_retries=int(reader.non_negative_float("INSI_MAX_RETRIES", 2)),
+                max_retries=reader.whole("INSI_MAX_RETRIES", 2, minimum=0),
                 deadline=reader.positive_float("INSI_DEADLINE", 20.0),
-                breaker_threshold=int(reader.positive_float("INSI_BREAKER_THRESHOLD", 5)),
+                breaker_threshold=reader.whole("INSI_BREAKER_THRESHOLD", 5, minimum=1),
                 breaker_cooldown=reader.positive_float("INSI_BREAKER_COOLDOWN", 30.0),
-                max_concurrent=int(reader.positive_float("INSI_MAX_CONCURRENT", 32)),
+                max_concurrent=reader.whole("INSI_MAX_CONCURRENT", 32, minimum=1),
                 queue_timeout=reader.positive_float("INSI_QUEUE_TIMEOUT", 2.0),
             ),
-            max_body_bytes=int(reader.positive_float("GATEWAY_MAX_BODY_BYTES", 64 * 1024)),
-            max_response_bytes=int(reader.positive_float("INSI_MAX_RESPONSE_BYTES", 1024 * 1024)),
+            max_body_bytes=reader.whole("GATEWAY_MAX_BODY_BYTES", 64 * 1024, minimum=1024),
+            max_response_bytes=reader.whole("INSI_MAX_RESPONSE_BYTES", 1024 * 1024, minimum=1024),
             log_level=reader.optional("GATEWAY_LOG_LEVEL", "INFO").upper(),
         )
 
@@ -185,9 +185,13 @@ class _EnvReader:
             raise ConfigurationError(name, f"file not found: {path}")
         return path
 
-    def non_negative_float(self, name: str, default: float) -> float:
+    def whole(self, name: str, default: int, *, minimum: int) -> int:
         raw = self._env.get(name, "").strip()
-        return 0.0 if raw == "0" else self.positive_float(name, default)
+        if not raw:
+            return default
+        if not raw.isdigit() or int(raw) < minimum:
+            raise ConfigurationError(name, f"must be a whole number of at least {minimum}")
+        return int(raw)
 
     def positive_float(self, name: str, default: float) -> float:
         raw = self._env.get(name, "").strip()

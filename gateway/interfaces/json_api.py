@@ -129,6 +129,8 @@ def _begin() -> None:
 
 
 def _finish(response: Response) -> Response:
+    if response.status_code >= 400:  # a refused body may be left unread: keep-alive needs it gone
+        drain(request.environ)
     response.headers["X-Request-ID"] = g.request_id
     logs.finish_request(
         log,
@@ -164,8 +166,6 @@ def _problem(error: BaseException) -> Response:
 
 def _http_problem(error: HTTPException) -> Response:
     status = error.code or 500
-    if status == 413:
-        drain(request.environ)
     document = {
         "type": f"urn:insi-gateway:problem:http-{status}",
         "title": error.name,

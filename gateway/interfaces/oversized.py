@@ -9,20 +9,26 @@ to :data:`DRAIN_LIMIT`; past that, closing is the only sane answer anyway.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 DRAIN_LIMIT = 16 * 1024 * 1024
+DRAIN_SECONDS = 5.0
 _CHUNK = 64 * 1024
 
 
 def drain(environ: dict[str, Any], *, already_read: int = 0) -> None:
-    """Read and drop what is left of the declared body (bounded by ``DRAIN_LIMIT``)."""
+    """Read and drop what is left of the body, declared or chunked.
+
+    Bounded in bytes (``DRAIN_LIMIT``) and in time (``DRAIN_SECONDS``): a slow
+    client cannot hold the thread; past either bound gunicorn closes anyway.
+    """
     declared = environ.get("CONTENT_LENGTH") or ""
-    if not declared.isdigit():
-        return
-    left = min(int(declared), DRAIN_LIMIT) - already_read
+    total = int(declared) if declared.isdigit() else DRAIN_LIMIT  # chunked: until its end
+    left = min(total, DRAIN_LIMIT) - already_read
     stream = environ["wsgi.input"]
-    while left > 0:
+    deadline = time.monotonic() + DRAIN_SECONDS
+    while left > 0 and time.monotonic() < deadline:
         chunk = stream.read(min(_CHUNK, left))
         if not chunk:
             return

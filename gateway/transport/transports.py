@@ -13,6 +13,7 @@ exception tree here, at its boundary:
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -115,9 +116,13 @@ class MutualTlsTransport:
             ) from None
         except (requests.exceptions.ReadTimeout, TimeoutError):
             raise UpstreamTimeout("the teleservice did not answer in time") from None
-        except requests.exceptions.SSLError:
+        except requests.exceptions.SSLError as exc:
+            # Only a refused certificate is surely a handshake failure; other TLS errors
+            # (a corrupted record, say) may come after the request went: not retried.
+            refused = _caused_by(exc, ssl.SSLCertVerificationError)
+            reason = "certificate refused" if refused else "TLS error"
             raise UpstreamUnavailable(
-                "TLS handshake with the teleservice failed", nothing_sent=True
+                f"{reason} with the teleservice", nothing_sent=refused
             ) from None
         except requests.exceptions.RequestException as exc:
             raise UpstreamUnavailable(
@@ -150,9 +155,16 @@ class MutualTlsTransport:
 
 def _never_sent(error: BaseException) -> bool:
     """Whether the failure happened while connecting (nothing of the request left)."""
+    return _caused_by(error, NewConnectionError, ConnectTimeoutError)
+
+
+def _caused_by(error: BaseException, *kinds: type[BaseException]) -> bool:
+    """Whether ``error`` or what it wraps (reason, first argument, cause) is one of ``kinds``."""
     seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, NewConnectionError | ConnectTimeoutError):
+    for _ in range(20):  # wrapping chains are short; never loop forever
+        if seen is None:
+            return False
+        if isinstance(seen, kinds):
             return True
         reason = getattr(seen, "reason", None)
         if isinstance(reason, BaseException) and reason is not seen:

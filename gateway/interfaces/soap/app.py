@@ -162,6 +162,7 @@ class GatewaySoapServer(WsgiApplication):  # type: ignore[misc]
         limit = int(declared) if declared else self._max_body_bytes + 1
         body: bytes = environ["wsgi.input"].read(limit)
         if len(body) > self._max_body_bytes:
+            drain(environ, already_read=len(body))
             raise XmlRejected(f"request body larger than {self._max_body_bytes} bytes")
         return body
 
