@@ -43,6 +43,26 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config_check(args: argparse.Namespace) -> int:
+    """The effective configuration, secrets masked; exit 2 on the first problem."""
+    from gateway import safety
+    from gateway.app import load_credentials, open_storage
+    from gateway.pki.credentials import load_ca_bundle
+    from gateway.settings import Settings, effective
+
+    settings = Settings.from_env(os.environ)
+    print(json.dumps(effective(settings), indent=2))
+    safety.check_xml()
+    safety.check_timeouts(settings, worker_timeout=args.timeout)
+    safety.check_certificates(
+        load_credentials(settings), load_ca_bundle(settings.cert_ca, setting="INSI_CERT_CA")
+    )
+    database, _ = open_storage(settings.storage)
+    database.check_writable()
+    print("configuration OK", file=sys.stderr)
+    return 0
+
+
 def _check_cert(args: argparse.Namespace) -> int:
     from gateway.pki.credentials import load_ca_bundle, load_credential
     from gateway.pki.inspection import inspect
@@ -137,6 +157,14 @@ def _parser() -> argparse.ArgumentParser:
     mock.add_argument("--workers", type=int, default=1)
     mock.add_argument("--threads", type=int, default=8)
     mock.set_defaults(run=_mock)
+
+    config = commands.add_parser("config", help="the effective configuration")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    config_check = config_sub.add_parser(
+        "check", help="print it (secrets masked), exit non-zero on any problem"
+    )
+    config_check.add_argument("--timeout", type=int, default=60, help="the serve --timeout")
+    config_check.set_defaults(run=_config_check)
 
     check = commands.add_parser(
         "check-cert", help="is this PKCS#12/PEM fit for INSi? (exit 0 if so)"

@@ -46,6 +46,14 @@ class Secret:
 
 DEFAULT_DATABASE_URL = "sqlite:///var/gateway.db"
 
+# INSI_ENV presets of the teleservice endpoint (mutual-TLS entry points of the
+# Assurance Maladie; check them against the CNAM's current documentation).
+UPSTREAM_PRESETS = {
+    "mock": "https://127.0.0.1:8443/lps",
+    "qualification": "https://qualiflps-services-ps-tlsm.ameli.fr:443/lps",
+    "production": "https://services-ps-tlsm.ameli.fr:443/lps",
+}
+
 
 class SigningMode(enum.StrEnum):
     """``INSI_SIGNING``: ``vihf`` signs a SAML assertion in ``wsse:Security``; ``none`` omits it."""
@@ -111,7 +119,7 @@ class Settings:
         """Build settings from ``env`` (usually ``os.environ``), failing on the first problem."""
         reader = _EnvReader(env)
         return cls(
-            upstream_url=reader.https_url("INSI_UPSTREAM_URL"),
+            upstream_url=reader.upstream_url(),
             upstream_ca=reader.path("INSI_UPSTREAM_CA"),
             cert_ca=reader.path("INSI_CERT_CA" if env.get("INSI_CERT_CA") else "INSI_UPSTREAM_CA"),
             cert_manu=CertificateSource(
@@ -165,6 +173,16 @@ class _EnvReader:
         if not value:
             raise ConfigurationError(name, "is required and not set")
         return value
+
+    def upstream_url(self) -> str:
+        """``INSI_UPSTREAM_URL``, or the endpoint of the ``INSI_ENV`` preset."""
+        if self._env.get("INSI_UPSTREAM_URL", "").strip() or not self._env.get("INSI_ENV"):
+            return self.https_url("INSI_UPSTREAM_URL")
+        preset = self._env["INSI_ENV"].strip().lower()
+        if preset not in UPSTREAM_PRESETS:
+            allowed = ", ".join(UPSTREAM_PRESETS)
+            raise ConfigurationError("INSI_ENV", f"must be one of: {allowed}")
+        return UPSTREAM_PRESETS[preset]
 
     def https_url(self, name: str) -> str:
         value = self.required(name)
@@ -220,3 +238,19 @@ def _package_version() -> str:
     from gateway import __version__
 
     return __version__
+
+
+def effective(settings: object) -> object:
+    """``settings`` as plain JSON-ready data, every secret masked (``config check``)."""
+    if isinstance(settings, Secret):
+        return "********"
+    if isinstance(settings, enum.Enum):
+        return settings.value
+    if isinstance(settings, Path):
+        return str(settings)
+    if hasattr(settings, "__dataclass_fields__"):
+        names = settings.__dataclass_fields__
+        return {name: effective(getattr(settings, name)) for name in names}
+    if isinstance(settings, frozenset | tuple | list):
+        return [effective(item) for item in settings]
+    return settings

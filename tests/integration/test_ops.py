@@ -248,3 +248,26 @@ def test_no_body_in_logs_at_debug(gateway_factory: GatewayFactory, mock_server: 
         if line.startswith("{"):
             json.loads(line)  # one valid JSON object per line, whatever the input held
     assert not re.search(r"Envelope|RECSANSVITALE|ADRTROIS|DOMINIQUE", output)
+
+
+def test_config_check(dev_pki: DevPki, mock_server: MockServer, log_dir: Path) -> None:
+    env = gateway_env(dev_pki, mock_server.url, DATABASE_URL=f"sqlite:///{log_dir / 'cfg.db'}")
+    run = {
+        "env": {**os.environ, **env},
+        "capture_output": True,
+        "text": True,
+        "timeout": 60,
+        "check": False,
+    }
+
+    good = subprocess.run([*CLI, "config", "check"], **run)  # type: ignore[call-overload]
+    run["env"] = {**run["env"], "INSI_CERT_MANU": str(dev_pki.expired.p12)}  # type: ignore[dict-item]
+    bad = subprocess.run([*CLI, "config", "check"], **run)  # type: ignore[call-overload]
+
+    assert good.returncode == 0, good.stderr
+    effective = json.loads(good.stdout)
+    assert effective["upstream_url"] == mock_server.url
+    assert effective["cert_manu"]["passphrase"] == "********"
+    assert dev_pki.passphrase not in good.stdout
+    assert bad.returncode == 2
+    assert "expired" in bad.stderr

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gateway.exceptions import ConfigurationError
-from gateway.settings import Secret, Settings, SigningMode
+from gateway.settings import Secret, Settings, SigningMode, effective
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def test_defaults(env: dict[str, str]) -> None:
         ("INSI_SIGNING", "sha1", "must be one of"),
         ("INSI_READ_TIMEOUT", "0", "greater than zero"),
         ("INSI_CONNECT_TIMEOUT", "soon", "must be a number"),
-    ("GATEWAY_AUDIT_KEY", "short", "at least 16"),
+        ("GATEWAY_AUDIT_KEY", "short", "at least 16"),
     ],
 )
 def test_each_problem_names_its_variable(
@@ -61,3 +61,39 @@ def test_secrets_never_show(env: dict[str, str]) -> None:
     assert "audit-key-value" not in shown
     assert isinstance(settings.cert_manu.passphrase, Secret)
     assert settings.cert_manu.passphrase.reveal() == "pass-phrase-value"
+
+
+@pytest.mark.parametrize(
+    ("preset", "host"),
+    [
+        ("mock", "127.0.0.1:8443"),
+        ("qualification", "qualiflps-services-ps-tlsm.ameli.fr"),
+        ("production", "services-ps-tlsm.ameli.fr"),
+    ],
+)
+def test_insi_env_presets(env: dict[str, str], preset: str, host: str) -> None:
+    del env["INSI_UPSTREAM_URL"]
+
+    url = Settings.from_env({**env, "INSI_ENV": preset}).upstream_url
+
+    assert url.startswith("https://")
+    assert host in url
+
+
+def test_an_explicit_url_wins_over_the_preset(env: dict[str, str]) -> None:
+    settings = Settings.from_env({**env, "INSI_ENV": "production"})
+    assert settings.upstream_url == env["INSI_UPSTREAM_URL"]
+
+
+def test_unknown_preset_is_named(env: dict[str, str]) -> None:
+    del env["INSI_UPSTREAM_URL"]
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env({**env, "INSI_ENV": "staging"})
+    assert caught.value.setting == "INSI_ENV"
+
+
+def test_effective_configuration_masks_secrets(env: dict[str, str]) -> None:
+    shown = str(effective(Settings.from_env(env)))
+    assert "pass-phrase-value" not in shown
+    assert "audit-key-value" not in shown
+    assert "********" in shown
