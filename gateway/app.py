@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, current_app, jsonify
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from gateway import logs, safety
@@ -39,7 +39,8 @@ from gateway.transport.client import InsiClient
 from gateway.transport.resilience import CircuitState, Resilience, ResilientTransport
 from gateway.transport.transports import MutualTlsTransport, Transport
 
-OPENAPI = Path(__file__).resolve().parent / "interfaces" / "openapi.json"
+# Read once at import (in each worker): served as is, never re-read per request.
+OPENAPI = (Path(__file__).resolve().parent / "interfaces" / "openapi.json").read_bytes()
 
 
 def _load(source: CertificateSource, setting: str) -> Credential:
@@ -185,8 +186,6 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
 
 
 def _runtime() -> Runtime:
-    from flask import current_app
-
     runtime: Runtime = current_app.extensions["insi_runtime"]
     return runtime
 
@@ -230,4 +229,4 @@ def _metrics() -> Response:
 
 def _openapi() -> Response:
     """The OpenAPI 3.1 document of the JSON interface (kept in the repo, served as is)."""
-    return Response(OPENAPI.read_bytes(), mimetype="application/json")
+    return Response(OPENAPI, mimetype="application/json")
