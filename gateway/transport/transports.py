@@ -120,10 +120,12 @@ class MutualTlsTransport:
             # Only a refused certificate is surely a handshake failure; other TLS errors
             # (a corrupted record, say) may come after the request went: not retried.
             refused = _caused_by(exc, ssl.SSLCertVerificationError)
-            reason = "certificate refused" if refused else "TLS error"
-            raise UpstreamUnavailable(
-                f"{reason} with the teleservice", nothing_sent=refused
-            ) from None
+            reason = (
+                "TLS handshake failed: the teleservice's certificate was refused"
+                if refused
+                else "TLS error with the teleservice"
+            )
+            raise UpstreamUnavailable(reason, nothing_sent=refused) from None
         except requests.exceptions.RequestException as exc:
             raise UpstreamUnavailable(
                 f"teleservice unreachable ({type(exc).__name__})", nothing_sent=_never_sent(exc)

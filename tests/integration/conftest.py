@@ -75,9 +75,12 @@ class GatewayServer:
         )
 
 
-def start_mock(dev_pki: DevPki, log_dir: Path, **env: str) -> MockServer:
-    """The mock, refusing any envelope the official XSDs reject (``MOCK_CONTRACT_DIR``)."""
-    port = free_port()
+def start_mock(
+    dev_pki: DevPki, log_dir: Path, *, port: int | None = None, **env: str
+) -> MockServer:
+    """The mock (on ``port``, else a free one), refusing any envelope the official XSDs
+    reject (``MOCK_CONTRACT_DIR``)."""
+    port = port or free_port()
     request_log = log_dir / f"mock-{port}-requests.jsonl"
     process = ServerProcess(
         f"mock-{port}",

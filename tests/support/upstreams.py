@@ -17,29 +17,15 @@ from pathlib import Path
 from gateway.mock.server import SERVER_CERT_NAME, SERVER_KEY_NAME
 from gateway.mock.settings import CA_BUNDLE_NAME
 from gateway.pki.devpki import DevPki, PemFiles
-from tests.integration.conftest import IDAM, GatewayFactory, GatewayServer, MockServer
-from tests.integration.servers import CLI, LOOPBACK, ServerProcess, free_port, port_open
-from tests.paths import REFERENCE_DIR
+from tests.integration.conftest import GatewayFactory, GatewayServer, MockServer, start_mock
+from tests.integration.servers import LOOPBACK, ServerProcess, free_port
 
 SOAP12 = "application/soap+xml; charset=utf-8"
 
 
 def start_mock_on(dev_pki: DevPki, log_dir: Path, port: int, **env: str) -> MockServer:
     """The real mock (same settings as the suite's ``start_mock``) on ``port`` of 127.0.0.1."""
-    request_log = log_dir / f"mock-{port}-requests.jsonl"
-    process = ServerProcess(
-        f"mock-{port}",
-        [*CLI, "mock", "--bind", f"{LOOPBACK}:{port}", "--pki", str(dev_pki.directory)],
-        {
-            "MOCK_REQUEST_LOG": str(request_log),
-            "MOCK_ALLOWED_IDAM": IDAM,
-            "MOCK_CONTRACT_DIR": str(REFERENCE_DIR),
-            **env,
-        },
-        log_dir,
-    )
-    process.wait_until(lambda: port_open(port))
-    return MockServer(port, request_log, process)
+    return start_mock(dev_pki, log_dir, port=port, **env)
 
 
 def pki_serving(dev_pki: DevPki, server: PemFiles, directory: Path) -> DevPki:
