@@ -116,7 +116,12 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        """Build settings from ``env`` (usually ``os.environ``), failing on the first problem."""
+        """Build settings from ``env`` (usually ``os.environ``), failing on the first problem.
+
+        ``GATEWAY_CONFIG_FILE`` names an optional file of ``NAME=value`` lines
+        with the same names; the environment wins over it.
+        """
+        env = {**config_file(env.get("GATEWAY_CONFIG_FILE", "")), **env}
         reader = _EnvReader(env)
         return cls(
             upstream_url=reader.upstream_url(),
@@ -238,6 +243,26 @@ def _package_version() -> str:
     from gateway import __version__
 
     return __version__
+
+
+def config_file(path: str) -> dict[str, str]:
+    """``NAME=value`` lines of an optional configuration file (``#`` comments, blank lines)."""
+    if not path:
+        return {}
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        raise ConfigurationError("GATEWAY_CONFIG_FILE", f"cannot read {path}") from None
+    values: dict[str, str] = {}
+    for number, line in enumerate(lines, start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        name, equals, value = text.partition("=")
+        if not equals or not name.strip().isidentifier():
+            raise ConfigurationError("GATEWAY_CONFIG_FILE", f"line {number} is not NAME=value")
+        values[name.strip()] = value.strip().strip('"').strip("'")
+    return values
 
 
 def effective(settings: object) -> object:

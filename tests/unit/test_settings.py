@@ -97,3 +97,23 @@ def test_effective_configuration_masks_secrets(env: dict[str, str]) -> None:
     assert "pass-phrase-value" not in shown
     assert "audit-key-value" not in shown
     assert "********" in shown
+
+
+def test_optional_config_file_under_the_environment(env: dict[str, str], tmp_path: Path) -> None:
+    file = tmp_path / "gateway.env"
+    file.write_text("# ops settings\nINSI_READ_TIMEOUT=9\nINSI_IDAM='FROM-FILE'\n\n")
+    env.pop("INSI_IDAM")
+
+    settings = Settings.from_env(
+        {**env, "GATEWAY_CONFIG_FILE": str(file), "INSI_READ_TIMEOUT": "7"}
+    )
+
+    assert settings.idam == "FROM-FILE"
+    assert settings.read_timeout == 7.0  # the environment wins
+
+
+def test_a_bad_config_file_line_is_named(env: dict[str, str], tmp_path: Path) -> None:
+    file = tmp_path / "gateway.env"
+    file.write_text("INSI_IDAM=X\nthis is not a setting\n")
+    with pytest.raises(ConfigurationError, match="line 2"):
+        Settings.from_env({**env, "GATEWAY_CONFIG_FILE": str(file)})
