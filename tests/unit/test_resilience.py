@@ -96,11 +96,16 @@ def test_what_may_have_been_processed_is_never_retried(outcome: Outcome) -> None
 
 
 def test_retries_stay_inside_the_deadline() -> None:
-    inner = Scripted(answer(503))
+    clock = Clock()
 
-    resilient(inner, backoff_base=10.0, deadline=1.0).send(REQUEST)
+    def slow_503() -> UpstreamResponse:
+        clock.now += 1.5  # the attempt alone uses up the 1 s deadline
+        return UpstreamResponse(503, {}, b"", 0.0)
 
-    assert inner.calls == 1  # any backoff pause would pass the deadline
+    inner = Scripted(slow_503)
+
+    assert resilient(inner, clock, deadline=1.0).send(REQUEST).status == 503
+    assert inner.calls == 1  # no time left for a retry, whatever the jitter draws
 
 
 def test_retry_budget_bounds_calls_when_everything_fails() -> None:
