@@ -24,6 +24,11 @@ from gateway.pki.devpki import ClientFiles, DevPki
 from tests.integration.servers import LOOPBACK, ServerProcess, free_port
 from tests.unit.test_mock_app import (
     DOMINIQUE,
+    assertion,
+    child,
+    dominique_with,
+    security,
+    sign,
     signed_search,
     soap_content_type,
     traits_body,
@@ -180,3 +185,24 @@ def test_injected_reset_drops_the_connection_and_the_server_survives(
         assert '"outcome":"reset"' in failing.request_log.read_text()
     finally:
         failing.process.stop()
+
+
+def test_a_tampered_signature_is_refused_over_mutual_tls(
+    mock: Mock, manu: Credential, manu_cert: tuple[str, str]
+) -> None:
+    signed = sign(assertion(), manu)
+    child(signed, ns.SAML2, "Issuer").text = "999999999999999"  # after signing
+
+    response = requests.post(
+        mock.base_url + "/lps",
+        data=dominique_with(security(signed)),
+        headers={"Content-Type": soap_content_type()},
+        cert=manu_cert,
+        verify=str(mock.ca_bundle),
+        timeout=10,
+    )
+
+    assert response.status_code == 500
+    erreur = etree.fromstring(response.content).find(f".//{{{ns.SIRAM}}}Erreur")
+    assert erreur is not None
+    assert erreur.get("code") == "DESIR_480"  # VIHF refused
