@@ -765,7 +765,7 @@ SPECIFIC: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     ("answer JSON", ("gateway/interfaces/answers.py", "gateway/interfaces/fhir.py")),
-    ("input validation", ("gateway/queries.py", "gateway/traits.py")),
+    ("input validation", ("gateway/ins/queries.py", "gateway/ins/traits.py")),
     ("quotas", ("gateway/quotas.py",)),
 ]
 GENERIC: list[tuple[str, tuple[str, ...]]] = [
@@ -777,7 +777,7 @@ GENERIC: list[tuple[str, tuple[str, ...]]] = [
             "gateway/transport/resilience.py",
             "gateway/access.py",
             "gateway/trail.py",
-            "gateway/strategy.py",
+            "gateway/ins/strategy.py",
         ),
     ),
     ("Flask/werkzeug", ("flask/", "werkzeug/")),

@@ -95,9 +95,9 @@ def _dev_pki(args: argparse.Namespace) -> int:
 
 def _search(args: argparse.Namespace) -> int:
     from gateway.app import build_runtime
+    from gateway.ins.queries import search_query
     from gateway.logs import configure
     from gateway.models import CallContext
-    from gateway.queries import search_query
     from gateway.service import new_message_id
     from gateway.settings import Settings
 

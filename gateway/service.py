@@ -20,7 +20,9 @@ from lxml import etree
 
 from gateway import logs
 from gateway.exceptions import ConfigurationError, GatewayError
-from gateway.matricule import key_matches
+from gateway.ins.matricule import key_matches
+from gateway.ins.strategy import FirstNameStrategy, attempts
+from gateway.ins.verdicts import Difference, Verdict, judge
 from gateway.models import (
     CallContext,
     CertificateMode,
@@ -36,10 +38,8 @@ from gateway.protocol.bodies import traits_search_body, vitale_search_body
 from gateway.protocol.headers import build_headers
 from gateway.protocol.signing import VihfSigner, security_header
 from gateway.protocol.vihf import build_assertion
-from gateway.strategy import FirstNameStrategy, attempts
 from gateway.trail import Trail, involved, upstream_outcome
 from gateway.transport.client import InsiClient
-from gateway.verdicts import Difference, Verdict, judge
 
 log = logging.getLogger("gateway.service")
 

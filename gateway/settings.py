@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from gateway.exceptions import ConfigurationError
+from gateway.ins.strategy import FirstNameStrategy
 from gateway.jobs import JobSettings
-from gateway.strategy import FirstNameStrategy
 from gateway.transport.resilience import ResiliencePolicy
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.matricule import key_matches, oid_is_test, oid_kind
+from gateway.ins.matricule import key_matches, oid_is_test, oid_kind
 from gateway.models import Ins, OfficialIdentity, ResultCode, TraitsQuery, VitaleQuery
 from gateway.service import SearchAnswer, VerifyAnswer
 

@@ -10,10 +10,10 @@ from dataclasses import replace
 from typing import Any
 
 from gateway.exceptions import GatewayError, InvalidInput
+from gateway.ins.queries import verify_query
 from gateway.interfaces.answers import verify_answer_json
 from gateway.interfaces.problems import problem_document
 from gateway.models import CallContext
-from gateway.queries import verify_query
 from gateway.service import InsService, new_message_id
 
 MAX_BATCH_ITEMS = 100

@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 from gateway import logs
 from gateway.access import Gatekeeper, interactive_context, presented_key, user_id
 from gateway.exceptions import GatewayError, MalformedRequest
+from gateway.ins.queries import search_query, verify_query, vitale_query
 from gateway.interfaces import fhir
 from gateway.interfaces.answers import search_answer_json, verify_answer_json
 from gateway.interfaces.batch import verify_batch
@@ -26,7 +27,6 @@ from gateway.interfaces.oversized import drain
 from gateway.interfaces.problems import problem_document, problem_kind
 from gateway.metrics import Metrics
 from gateway.models import CallContext
-from gateway.queries import search_query, verify_query, vitale_query
 from gateway.service import InsService
 from gateway.storage.apps import App
 

@@ -4,7 +4,7 @@ Every data row becomes an :class:`InputRow`, valid or not: a malformed row
 gets its own error result and never fails the job. Only what makes the whole
 body unreadable (not UTF-8, unknown CSV column, no rows, too many rows) is a
 400 for the submission. Rows are validated here with the same functions the
-JSON interface uses (:mod:`gateway.queries`), so a job and a single call
+JSON interface uses (:mod:`gateway.ins.queries`), so a job and a single call
 accept exactly the same identities; the runner validates again before the
 call, since the rules may change between submission and processing.
 
@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.exceptions import GatewayError, IdentityNotEligible, InvalidInput, MalformedRequest
+from gateway.ins.queries import search_query, verify_query
+from gateway.ins.traits import TRAITS_FIELDS
 from gateway.interfaces.problems import problem_document
 from gateway.models import TraitsQuery, VerifyQuery
-from gateway.queries import search_query, verify_query
-from gateway.traits import TRAITS_FIELDS
 
 CSV_TYPE = "text/csv"
 JSONL_TYPES = frozenset({"application/x-ndjson", "application/jsonl", "application/json-lines"})

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.matricule import OID_NIA, OID_NIR
+from gateway.ins.matricule import OID_NIA, OID_NIR
 from gateway.models import Ins, TraitsQuery
 
 

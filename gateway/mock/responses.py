@@ -23,7 +23,7 @@ from typing import Any
 from lxml import etree
 
 from gateway import ns
-from gateway.matricule import OID_NIA
+from gateway.ins.matricule import OID_NIA
 from gateway.mock.personas import Persona
 from gateway.mock.settings import ResponseStyle
 from gateway.models import Ins, Operation, ResultCode

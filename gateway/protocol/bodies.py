@@ -13,7 +13,7 @@ def traits_search_body(query: TraitsQuery, first_names: str) -> dict[str, object
     """Arguments of ``rechercherInsAvecTraitsIdentite`` (body ``RECSANSVITALE``).
 
     ``first_names`` is what this attempt sends, not ``query.first_names``: the
-    search procedure (:mod:`gateway.strategy`) sends the first first name
+    search procedure (:mod:`gateway.ins.strategy`) sends the first first name
     alone, then each following one, then the whole list joined by spaces,
     each time in a single ``Prenom`` element (the contract allows several,
     the teleservice expects one). The caller decides the attempt; this

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.matricule import compute_key, key_matches, oid_is_test, oid_kind
+from gateway.ins.matricule import compute_key, key_matches, oid_is_test, oid_kind
 
 # Public CNDA test identities: (matricule, key) as published.
 PERSONAS = [

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.matricule import OID_NIA, compute_key
+from gateway.ins.matricule import OID_NIA, compute_key
 from gateway.mock.personas import (
     NESSI_PARENT_KEY,
     NESSI_PARENT_MATRICULE,

@@ -28,10 +28,10 @@ from referencing.jsonschema import DRAFT202012
 
 from gateway import interfaces
 from gateway.exceptions import InvalidInput
+from gateway.ins.queries import SEARCH_FIELDS, VERIFY_FIELDS, VITALE_FIELDS, vitale_query
+from gateway.ins.traits import validate_birth_date, validate_birth_place
 from gateway.interfaces.problems import PROBLEMS
 from gateway.mock.personas import PERSONAS, Persona
-from gateway.queries import SEARCH_FIELDS, VERIFY_FIELDS, VITALE_FIELDS, vitale_query
-from gateway.traits import validate_birth_date, validate_birth_place
 
 OPENAPI = Path(interfaces.__file__).with_name("openapi.json")  # served as is by gateway/app.py
 DOCUMENT_URI = "urn:insi-gateway:openapi"

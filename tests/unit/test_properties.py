@@ -8,8 +8,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from gateway.exceptions import InvalidInput
-from gateway.matricule import compute_key, key_matches
-from gateway.traits import normalise_name
+from gateway.ins.matricule import compute_key, key_matches
+from gateway.ins.traits import normalise_name
 
 ALLOWED = set(string.ascii_uppercase + " -'")
 

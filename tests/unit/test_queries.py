@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.exceptions import IdentityNotEligible, InvalidInput
-from gateway.queries import search_query, verify_query, vitale_query
+from gateway.ins.queries import search_query, verify_query, vitale_query
 
 TRAITS = {
     "birth_name": "ADRTROIS",

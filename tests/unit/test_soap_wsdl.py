@@ -15,6 +15,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.test import Client
 
 from gateway.access import Gatekeeper
+from gateway.ins.verdicts import Difference, Verdict
 from gateway.interfaces.answers import search_answer_json, verify_answer_json
 from gateway.interfaces.soap import soap_wsgi_apps
 from gateway.interfaces.soap import types as soap_types
@@ -30,7 +31,6 @@ from gateway.models import (
 )
 from gateway.protocol.xml import parse_xml
 from gateway.service import Attempt, InsService, SearchAnswer, VerifyAnswer
-from gateway.verdicts import Difference, Verdict
 
 NS = "urn:insi-gateway:soap:v1"
 WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
@@ -114,7 +114,7 @@ def test_birth_date_is_a_plain_string(client: Client, request_type: str) -> None
     element = elements[0]
     assert isinstance(element, etree._Element)
     assert _resolve(element, element.get("type", "")) == f"{{{XSD_NS}}}string"
-    assert element.get("minOccurs") == "0"  # required-ness is checked by gateway.queries
+    assert element.get("minOccurs") == "0"  # required-ness is checked by gateway.ins.queries
 
 
 def test_operation_elements_use_the_request_and_answer_types(client: Client) -> None:

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from gateway.exceptions import InvalidInput
-from gateway.traits import (
+from gateway.ins.traits import (
     normalise_first_names,
     normalise_name,
     validate_birth_date,

@@ -2,7 +2,7 @@
 
 Requests: every field is an optional ``xs:string`` (or a repeated one). The
 rules (required fields, formats, lunar dates such as ``1980-00-00``) live once
-in :mod:`gateway.queries`; a schema ``xs:date`` would refuse valid lunar dates,
+in :mod:`gateway.ins.queries`; a schema ``xs:date`` would refuse valid lunar dates,
 and a ``minOccurs="1"`` would answer a spyne schema fault instead of the
 stable ``invalid-input`` problem that names the field.
 

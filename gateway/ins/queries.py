@@ -1,7 +1,7 @@
 """From request fields to core queries: the one mapping both local interfaces use.
 
 JSON and SOAP adapters hand a plain mapping of field names (the JSON names)
-to these functions; every rule lives in :mod:`gateway.traits` or here, so no
+to these functions; every rule lives in :mod:`gateway.ins.traits` or here, so no
 adapter validates anything itself.
 """
 
@@ -11,7 +11,13 @@ import re
 from collections.abc import Mapping
 
 from gateway.exceptions import IdentityNotEligible, InvalidInput
-from gateway.matricule import key_matches
+from gateway.ins.matricule import key_matches
+from gateway.ins.traits import (
+    TRAITS_FIELDS,
+    normalise_name,
+    traits_query,
+    validate_birth_date,
+)
 from gateway.models import (
     IdentityFlag,
     Ins,
@@ -19,12 +25,6 @@ from gateway.models import (
     TraitsQuery,
     VerifyQuery,
     VitaleQuery,
-)
-from gateway.traits import (
-    TRAITS_FIELDS,
-    normalise_name,
-    traits_query,
-    validate_birth_date,
 )
 
 _MATRICULE = re.compile(r"[0-9]{5}(?:[0-9]{2}|2[AB])[0-9]{6}")

@@ -7,7 +7,7 @@ Every refusal names the field and says why (the offending character, never
 the whole value: it is health data).
 
 Both local interfaces (JSON, SOAP) reach these rules through
-:mod:`gateway.queries`; no adapter validates on its own.
+:mod:`gateway.ins.queries`; no adapter validates on its own.
 """
 
 from __future__ import annotations
