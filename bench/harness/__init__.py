@@ -1,0 +1,11 @@
+"""What every bench scenario shares: servers, load generators, CPU accounting, profiles.
+
+- ``servers``: the mock and the gateway as real gunicorn processes (``Harness``), the
+  commands log of the report.
+- ``cpu``: CPU seconds of our processes and of the machine over one measured window.
+- ``load``: wrk against the gateway, the direct client against the mock.
+- ``profile``: py-spy on a gateway worker under load, summarised by component.
+- ``schema``: what a scenario returns for the report (``Section``, ``Target``) and the
+  formatting helpers.
+- ``machine``: the machine and code facts printed at the top of the report.
+"""
