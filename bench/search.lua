@@ -1,5 +1,5 @@
 -- wrk script: POST /v1/ins/search (ADRTROIS DOMINIQUE F 1997-02-26 2A020) with the API key
--- from the environment (BENCH_API_KEY); counts statuses; optional per-thread request cap:
+-- from the environment (GATEWAY_APP_KEY); counts statuses; optional per-thread request cap:
 --   wrk -t1 -c16 -d60s --timeout 10s -s bench/search.lua URL -- <max requests per thread>
 -- With BENCH_PORTS="p1,p2" (replicas of the gateway), wrk thread i connects to port
 -- i mod n of 127.0.0.1: run as many wrk threads as ports (or a multiple).
@@ -8,7 +8,7 @@
 wrk.method = "POST"
 wrk.path = "/v1/ins/search"
 wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer " .. (os.getenv("BENCH_API_KEY") or "")
+wrk.headers["Authorization"] = "Bearer " .. (os.getenv("GATEWAY_APP_KEY") or "")
 wrk.body = '{"birth_name": "ADRTROIS", "first_names": ["DOMINIQUE"], "sex": "F", '
   .. '"birth_date": "1997-02-26", "birth_place": "2A020"}'
 

@@ -165,7 +165,7 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
     settings = Settings.from_env(os.environ if env is None else env)
     logs.configure(settings.log_level)
     runtime = build_runtime(settings)
-    app = Flask("gateway")
+    app = Flask("gateway", static_folder=None)  # no static files: no /static route
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["insi_runtime"] = runtime

@@ -39,9 +39,9 @@ def wrk(
     argv += ["--timeout", "10s", "-s", str(BENCH / lua), f"http://{LOOPBACK}:{gateways[0].port}"]
     if per_thread_cap:
         argv += ["--", str(per_thread_cap)]
-    env = {"BENCH_API_KEY": api_key, "BENCH_PORTS": ",".join(str(g.port) for g in gateways)}
+    env = {"GATEWAY_APP_KEY": api_key, "BENCH_PORTS": ",".join(str(g.port) for g in gateways)}
     if show:
-        record(argv, {"BENCH_API_KEY": "<key of the app>", "BENCH_PORTS": env["BENCH_PORTS"]})
+        record(argv, {"GATEWAY_APP_KEY": "<key of the app>", "BENCH_PORTS": env["BENCH_PORTS"]})
     pids = {"gateway": [p for g in gateways for p in g.workers()]}
     if mock is not None:
         pids["mock"] = mock.workers()

@@ -43,7 +43,7 @@ class _LocalFilesOnly(zeep.Transport):
 
     def load(self, url: str) -> bytes:
         if "://" in url and not url.startswith("file://"):
-            raise ConfigurationError("INSI_WSDL", "the WSDL must not import remote documents")
+            raise ConfigurationError("wsdl", "the WSDL must not import remote documents")
         return super().load(url)  # type: ignore[no-any-return]
 
 
@@ -59,7 +59,9 @@ class InsiClient:
         wsdl: Path = DEFAULT_WSDL,
     ) -> None:
         if not wsdl.is_file():
-            raise ConfigurationError("INSI_WSDL", f"WSDL not found: {wsdl}")
+            raise ConfigurationError(
+                "wsdl", f"WSDL not found: {wsdl} (incomplete installation: reinstall insi-gateway)"
+            )
         self._endpoint = endpoint
         self._transports = dict(transports)
         self._max_bytes = max_response_bytes

@@ -40,14 +40,29 @@ REGISTRY: Registry[Any] = Registry().with_resource(
     DOCUMENT_URI, Resource(contents=DOCUMENT, specification=DRAFT202012)
 )
 
-# Every route of the JSON interface, as gateway/interfaces/json_api.py and gateway/app.py register
-# them (the app factory needs certificates, so its url_map is not built here).
+# Every route the gateway serves, written here again (tests/integration/test_docs_match_app.py
+# checks them against the app factory's real url_map and SOAP mounts).
 ROUTES = {
     ("/v1/ins/search", "post"),
     ("/v1/ins/search/vitale", "post"),
     ("/v1/ins/verify", "post"),
+    ("/v1/jobs", "post"),
+    ("/v1/jobs/{job_id}", "get"),
+    ("/v1/jobs/{job_id}", "delete"),
+    ("/v1/jobs/{job_id}/results", "get"),
     ("/healthz", "get"),
+    ("/readyz", "get"),
+    ("/metrics", "get"),
     ("/openapi.json", "get"),
+    ("/soap", "get"),
+    ("/soap", "post"),
+    ("/soap12", "get"),
+    ("/soap12", "post"),
+}
+# Open without a key: the probes, the metrics, this document and the WSDLs.
+OPEN_ROUTES = {(path, "get") for path in ("/healthz", "/readyz", "/metrics", "/openapi.json")} | {
+    ("/soap", "get"),
+    ("/soap12", "get"),
 }
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
@@ -255,10 +270,11 @@ def test_every_schema_example_validates(schema: str, value: Any) -> None:
 def test_every_operation_has_examples_for_its_request_and_answer() -> None:
     for path, method in ROUTES:
         operation = DOCUMENT["paths"][path][method]
-        if method == "post":
+        if path.startswith("/v1/ins/"):
             assert operation["requestBody"]["content"]["application/json"]["examples"]
-        if path.startswith("/v1/"):
             assert operation["responses"]["200"]["content"]["application/json"]["examples"]
+    for media in DOCUMENT["paths"]["/v1/jobs"]["post"]["requestBody"]["content"].values():
+        assert media["examples"]
 
 
 def test_documented_routes_are_the_registered_ones() -> None:
@@ -280,9 +296,13 @@ def test_only_probes_are_open_without_the_api_key() -> None:
     }
     for path, method in ROUTES:
         operation = DOCUMENT["paths"][path][method]
-        assert ("security" in operation) == (not path.startswith("/v1/"))
-        if path.startswith("/v1/"):
+        if (path, method) in OPEN_ROUTES:
+            assert operation["security"] == [], f"{method} {path}"
+        elif path.startswith("/v1/"):
+            assert "security" not in operation, f"{method} {path}: the document's bearerAuth"
             assert "401" in operation["responses"]
+        else:  # SOAP: Bearer or X-API-Key, a Client.unauthorized fault otherwise
+            assert operation["security"] == [{"bearerAuth": []}, {"apiKeyHeader": []}]
 
 
 def test_problem_types_are_those_of_the_problem_table() -> None:
