@@ -27,6 +27,7 @@ from gateway.metrics import InFlight, Metrics
 from gateway.models import CertificateMode, SoftwareIdentity
 from gateway.pki.credentials import Credential, load_ca_bundle, load_credential
 from gateway.protocol.signing import VihfSigner
+from gateway.proxies import TrustedProxies
 from gateway.service import InsService
 from gateway.settings import CertificateSource, Settings, SigningMode, StorageSettings
 from gateway.storage.apps import AppRegistry
@@ -176,7 +177,8 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
         runtime.service, runtime.gatekeeper, runtime.metrics, max_body_bytes=settings.max_body_bytes
     )
     app.wsgi_app = InFlight(  # type: ignore[method-assign]
-        DispatcherMiddleware(app.wsgi_app, soap), runtime.metrics
+        TrustedProxies(DispatcherMiddleware(app.wsgi_app, soap), settings.trusted_proxies),
+        runtime.metrics,
     )
     app.add_url_rule("/healthz", "healthz", _healthz)
     app.add_url_rule("/readyz", "readyz", _readyz)

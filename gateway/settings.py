@@ -8,6 +8,7 @@ environment variables; the app factory calls it and hands the result down.
 from __future__ import annotations
 
 import enum
+import ipaddress
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import TypeVar
 from gateway.exceptions import ConfigurationError
 from gateway.ins.strategy import FirstNameStrategy
 from gateway.jobs import JobSettings
+from gateway.proxies import Network, parse_networks
 from gateway.transport.resilience import ResiliencePolicy
 
 
@@ -113,6 +115,7 @@ class Settings:
     max_body_bytes: int
     max_response_bytes: int
     log_level: str
+    trusted_proxies: tuple[Network, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -161,6 +164,9 @@ class Settings:
             max_body_bytes=reader.whole("GATEWAY_MAX_BODY_BYTES", 64 * 1024, minimum=1024),
             max_response_bytes=reader.whole("INSI_MAX_RESPONSE_BYTES", 1024 * 1024, minimum=1024),
             log_level=reader.optional("GATEWAY_LOG_LEVEL", "INFO").upper(),
+            trusted_proxies=parse_networks(
+                env.get("GATEWAY_TRUSTED_PROXIES", ""), setting="GATEWAY_TRUSTED_PROXIES"
+            ),
         )
 
 
@@ -271,7 +277,7 @@ def effective(settings: object) -> object:
         return "********"
     if isinstance(settings, enum.Enum):
         return settings.value
-    if isinstance(settings, Path):
+    if isinstance(settings, Path | ipaddress.IPv4Network | ipaddress.IPv6Network):
         return str(settings)
     if hasattr(settings, "__dataclass_fields__"):
         names = settings.__dataclass_fields__

@@ -117,3 +117,11 @@ def test_a_bad_config_file_line_is_named(env: dict[str, str], tmp_path: Path) ->
     file.write_text("INSI_IDAM=X\nthis is not a setting\n")
     with pytest.raises(ConfigurationError, match="line 2"):
         Settings.from_env({**env, "GATEWAY_CONFIG_FILE": str(file)})
+
+
+def test_trusted_proxies_default_to_nobody_and_are_shown(env: dict[str, str]) -> None:
+    assert Settings.from_env(env).trusted_proxies == ()
+    settings = Settings.from_env({**env, "GATEWAY_TRUSTED_PROXIES": "10.0.0.0/8, 127.0.0.1"})
+    shown = effective(settings)
+    assert isinstance(shown, dict)
+    assert shown["trusted_proxies"] == ["10.0.0.0/8", "127.0.0.1/32"]
