@@ -43,6 +43,10 @@ def options(
         "limit_request_line": 8190,
         "limit_request_fields": 100,
         "limit_request_field_size": 8190,
+        # Forwarded headers are GATEWAY_TRUSTED_PROXIES' business (gateway/proxies.py):
+        # gunicorn's own default believes X-Forwarded-Proto from 127.0.0.1 and ::1.
+        "forwarded_allow_ips": "",
+        "secure_scheme_headers": {},
         "accesslog": None,  # one JSON line per request comes from the app itself
         "certfile": certfile,
         "keyfile": keyfile,

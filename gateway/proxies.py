@@ -1,12 +1,13 @@
 """Forwarded host and scheme, believed only from the front proxies we trust.
 
 Behind nginx the gateway sees the proxy's address and its plain-HTTP hop, yet
-the WSDL's ``soap:address`` and the jobs API's ``Location`` must carry the
-URL a client used (``https://insi.example.org/...``). The proxy says so in
-``X-Forwarded-Proto``/``-Host`` (with the port the client used, if any)/``-For``; anybody else could say the
-same to make the WSDL point the next client (and its API key) elsewhere. So
-those headers are applied (werkzeug's ``ProxyFix``, one hop) only when the
-peer address is in ``GATEWAY_TRUSTED_PROXIES``; from any other peer they are
+the WSDL's ``soap:address`` (and any absolute URL the gateway builds) must
+carry the URL a client used (``https://insi.example.org/...``). The proxy says
+so in ``X-Forwarded-Proto``, ``X-Forwarded-Host`` (with the client's port, if
+any) and ``X-Forwarded-For``; anybody else could say the same to make the WSDL
+point a client (and its API key) elsewhere. So those headers are applied
+(werkzeug's ``ProxyFix``, one hop) only when the peer address is in
+``GATEWAY_TRUSTED_PROXIES``; from any other peer they are
 ignored and the URL is the one of the request as received.
 """
 
