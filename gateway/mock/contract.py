@@ -8,6 +8,11 @@ contract. With ``MOCK_CONTRACT_DIR`` set the mock refuses any request that
 does not validate, so every envelope sent in the integration tests is
 checked. Schemas load offline (``no_network=True``) and are cached per process.
 
+A cached ``XMLSchema`` is shared by the mock's threads, and lxml keeps the
+errors of the last ``validate()`` on the schema object itself: validating
+and reading the error are done under one lock, or a request could be told
+another request's error (see :func:`validate_element`).
+
 The WS-Addressing schema is not shipped with the contract (the official WSDL
 imports it from the network), so ``wsa:Action`` and ``wsa:MessageID`` are
 only checked for namespace and non-empty text.
@@ -16,6 +21,7 @@ only checked for namespace and non-empty text.
 from __future__ import annotations
 
 import functools
+import threading
 from pathlib import Path
 
 from lxml import etree
@@ -39,6 +45,7 @@ _SCHEMA_BY_ELEMENT: dict[str, str] = {
     ns.qname(ns.SIRAM, "Erreur"): "xsd/schema_faultSOAP_V01_01.xsd",
 }
 _TEXT_ONLY_HEADERS = {ns.qname(ns.WSA, "Action"), ns.qname(ns.WSA, "MessageID")}
+_VALIDATING = threading.Lock()  # validate() and its error_log, atomically (module docstring)
 
 
 @functools.cache
@@ -56,8 +63,11 @@ def validate_element(element: etree._Element, reference_dir: Path) -> None:
         raise ContractViolation(f"no official schema for element {element.tag}")
     schema = load_schema(reference_dir, relative_path)
     standalone = etree.fromstring(etree.tostring(element))
-    if not schema.validate(standalone):
-        raise ContractViolation(f"{element.tag} is invalid:\n{schema.error_log}")
+    with _VALIDATING:
+        valid = schema.validate(standalone)
+        errors = "" if valid else str(schema.error_log)
+    if not valid:
+        raise ContractViolation(f"{element.tag} is invalid:\n{errors}")
 
 
 def validate_envelope(envelope_bytes: bytes, reference_dir: Path) -> None:

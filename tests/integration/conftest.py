@@ -128,8 +128,13 @@ def register_app(env: Mapping[str, str], name: str, *options: str) -> str:
     return str(json.loads(cli(env, "apps", "add", name, *options))["api_key"])
 
 
-def start_gateway(dev_pki: DevPki, log_dir: Path, env: Mapping[str, str]) -> GatewayServer:
-    """A gateway on its own SQLite file (unless ``DATABASE_URL`` is given), one app registered."""
+def start_gateway(
+    dev_pki: DevPki, log_dir: Path, env: Mapping[str, str], *, threads: int = 4
+) -> GatewayServer:
+    """A gateway on its own SQLite file (unless ``DATABASE_URL`` is given), one app registered.
+
+    ``threads``: gunicorn threads (production runs 64, tests 4 unless they need more).
+    """
     port = free_port()
     env = {"DATABASE_URL": f"sqlite:///{log_dir / f'gateway-{port}.db'}", **env}
     api_key = register_app(
@@ -146,7 +151,7 @@ def start_gateway(dev_pki: DevPki, log_dir: Path, env: Mapping[str, str]) -> Gat
             "--workers",
             "1",
             "--threads",
-            "4",
+            str(threads),
             "--certfile",
             str(dev_pki.mock_server.pem),
             "--keyfile",
@@ -189,8 +194,9 @@ def gateway_factory(dev_pki: DevPki, log_dir: Path) -> Iterator[GatewayFactory]:
     """Start extra gateways with other settings (``upstream_url`` + env overrides)."""
     started: list[GatewayServer] = []
 
-    def start(upstream_url: str, **overrides: str) -> GatewayServer:
-        server = start_gateway(dev_pki, log_dir, gateway_env(dev_pki, upstream_url, **overrides))
+    def start(upstream_url: str, *, threads: int = 4, **overrides: str) -> GatewayServer:
+        env = gateway_env(dev_pki, upstream_url, **overrides)
+        server = start_gateway(dev_pki, log_dir, env, threads=threads)
         started.append(server)
         return server
 

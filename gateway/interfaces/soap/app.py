@@ -25,13 +25,13 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from spyne import Application
-from spyne.protocol.soap import Soap11, Soap12
 from spyne.server.wsgi import WsgiApplication, WsgiMethodContext
 
 from gateway import logs
 from gateway.access import Gatekeeper, presented_key, user_id
 from gateway.exceptions import GatewayError, MalformedRequest, XmlRejected
 from gateway.interfaces.oversized import drain
+from gateway.interfaces.soap.protocols import GatewaySoap11, GatewaySoap12
 from gateway.interfaces.soap.service import (
     ENVIRON_KEY,
     InsGatewayService,
@@ -48,17 +48,6 @@ log = logging.getLogger("gateway.requests")
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 _ADDRESS_PLACEHOLDER = "https://insi-gateway.invalid/soap-address"
 _SCHEMA_ERROR = re.compile(r"SCHEMAV_[A-Z_]+: (.+)", re.DOTALL)
-
-
-class _Soap12(Soap12):  # type: ignore[misc]
-    """SOAP 1.2 with its HTTP binding's statuses: ``env:Sender`` 400, other faults 500.
-
-    (spyne answers 500 for every fault, which is the SOAP 1.1 rule, kept for ``/soap``.)
-    """
-
-    def fault_to_http_response_code(self, fault: Any) -> str:
-        client = str(getattr(fault, "faultcode", "")).split(".")[0] == "Client"
-        return "400 Bad Request" if client else "500 Internal Server Error"
 
 
 class GatewaySoapServer(WsgiApplication):  # type: ignore[misc]
@@ -214,4 +203,7 @@ def soap_wsgi_apps(
         "metrics": metrics,
         "max_body_bytes": max_body_bytes,
     }
-    return {"/soap": _server(Soap11, **options), "/soap12": _server(_Soap12, **options)}
+    return {
+        "/soap": _server(GatewaySoap11, **options),
+        "/soap12": _server(GatewaySoap12, **options),
+    }
