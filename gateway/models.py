@@ -94,10 +94,14 @@ class IdentityFlag(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Ins:
-    """An INS: matricule (13 characters), its 2-digit key, and the OID of its kind."""
+    """An INS: matricule (13 characters), its 2-digit key, and the OID of its kind.
+
+    ``key`` is ``None`` only for a former INS (``INSHISTO``) the teleservice sent
+    without ``Cle``, which ``INSi_RESULTAT_INS.xsd`` allows (``Cle`` minOccurs 0).
+    """
 
     matricule: str
-    key: str
+    key: str | None
     oid: str
     start_date: str | None = None
     end_date: str | None = None

@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from lxml import etree
@@ -22,7 +22,14 @@ from gateway import logs
 from gateway.exceptions import ConfigurationError, GatewayError
 from gateway.ins.matricule import key_matches
 from gateway.ins.strategy import FirstNameStrategy, attempts
-from gateway.ins.verdicts import Difference, Verdict, judge
+from gateway.ins.verdicts import (
+    Difference,
+    IdentityStatus,
+    Verdict,
+    identity_status,
+    judge,
+    trait_differences,
+)
 from gateway.models import (
     CallContext,
     CertificateMode,
@@ -64,22 +71,56 @@ class Attempt:
 
 @dataclass(frozen=True, slots=True)
 class SearchAnswer:
-    """A completed search: the normalised query that was sent and what came back."""
+    """A completed search: the normalised query that was sent and what came back.
+
+    ``queried_at`` is when the (last) teleservice call was made (FR Core's
+    ``dateInterrogationINSi``); the service always sets it. ``differences``
+    and ``identity_status`` compare the returned strict traits with the
+    traits sent (:mod:`gateway.ins.verdicts`).
+    """
 
     query: TraitsQuery | VitaleQuery
     result: InsResult
     context: CallContext
     attempts: tuple[Attempt, ...] = ()
+    queried_at: datetime = field(default_factory=utc_now)
+
+    @property
+    def differences(self) -> tuple[Difference, ...]:
+        identity = self.result.identity
+        if self.result.code is not ResultCode.FOUND or identity is None:
+            return ()
+        return trait_differences(self.query, identity)
+
+    @property
+    def identity_status(self) -> IdentityStatus | None:
+        return identity_status(self.result, self.differences)
 
 
 @dataclass(frozen=True, slots=True)
 class VerifyAnswer:
-    """The verdict on an INS held locally, with the search it rests on."""
+    """The verdict on an INS held locally, with the search it rests on.
+
+    ``identity_status`` is ``RECUP`` only when nothing differs, the INS held
+    included (a ``superseded`` INS with agreeing traits is ``RECUP``: the
+    returned INS is the person's).
+    """
 
     query: VerifyQuery
     verdict: Verdict
     differences: tuple[Difference, ...]
     search: SearchAnswer
+
+    @property
+    def identity_status(self) -> IdentityStatus | None:
+        if self.verdict is Verdict.SUPERSEDED:
+            traits_only = tuple(d for d in self.differences if d.field != "ins")
+            return identity_status(self.search.result, traits_only)
+        return identity_status(self.search.result, self.differences)
+
+    @property
+    def queried_at(self) -> datetime:
+        return self.search.queried_at
 
 
 class InsService:
@@ -122,19 +163,20 @@ class InsService:
             if tried:  # every upstream message has its own wsa:MessageID
                 context = dataclasses.replace(context, message_id=new_message_id())
             body = traits_search_body(query, first_names)
+            queried_at = self._clock()
             result = self._call(Operation.SEARCH_TRAITS, body, context, held=held)
             tried.append(Attempt(first_names, result.code, context.message_id))
             if result.code is not ResultCode.NOT_FOUND:
                 break
-        return SearchAnswer(query, result, context, tuple(tried))
+        return SearchAnswer(query, result, context, tuple(tried), queried_at)
 
     def search_by_vitale(self, query: VitaleQuery, context: CallContext) -> SearchAnswer:
         """``rechercherInsAvecCarteVitale`` with the card's data."""
         held = tuple(ref.number for ref in (query.beneficiary, query.holder) if ref)
         body = vitale_search_body(query)
-        return SearchAnswer(
-            query, self._call(Operation.SEARCH_VITALE, body, context, held=held), context
-        )
+        queried_at = self._clock()
+        result = self._call(Operation.SEARCH_VITALE, body, context, held=held)
+        return SearchAnswer(query, result, context, queried_at=queried_at)
 
     def verify(self, query: VerifyQuery, context: CallContext) -> VerifyAnswer:
         """A traits search, judged against the INS the application holds."""
@@ -206,7 +248,9 @@ def _checked(result: InsResult) -> InsResult:
         return result
     active = (result.ins.matricule, result.ins.key)
     history = tuple(h for h in result.history if (h.matricule, h.key) != active)
-    bad_keys = sum(not key_matches(i.matricule, i.key) for i in (result.ins, *history))
+    bad_keys = sum(
+        i.key is not None and not key_matches(i.matricule, i.key) for i in (result.ins, *history)
+    )
     if bad_keys:
         logs.event(
             log,

@@ -70,15 +70,18 @@ def search_query(fields: Mapping[str, object]) -> TraitsQuery:
     return query
 
 
-def matricule_ref(field: str, value: object) -> MatriculeRef:
-    """A 15-character matricule+key (spaces allowed, as printed on a card); the key must verify."""
+def matricule_ref(field: str, value: object, *, check_key: bool = True) -> MatriculeRef:
+    """A 15-character matricule+key (spaces allowed, as printed on a card).
+
+    The key must verify (97-mod), unless ``check_key`` is false: see :func:`verify_query`.
+    """
     if not isinstance(value, str):
         raise InvalidInput(field, "must be a string of 13 characters and a 2-digit key")
     compact = value.replace(" ", "").upper()
     number, key = compact[:13], compact[13:]
     if not _MATRICULE.fullmatch(number) or not _KEY.fullmatch(key):
         raise InvalidInput(field, "must be 13 characters (digits, 2A/2B) and a 2-digit key")
-    if not key_matches(number, key):
+    if check_key and not key_matches(number, key):
         raise InvalidInput(field, "key does not match the matricule")
     return MatriculeRef(number, key)
 
@@ -109,12 +112,21 @@ def vitale_query(fields: Mapping[str, object]) -> VitaleQuery:
 
 
 def verify_query(fields: Mapping[str, object]) -> VerifyQuery:
-    """``POST /v1/ins/verify``: the INS held locally and the traits held with it."""
+    """``POST /v1/ins/verify``: the INS held locally and the traits held with it.
+
+    The held key is not required to verify: the application may hold an INS
+    whose key fails the 97-mod check because the teleservice itself returned it
+    so (the teleservice is the authority). Verification is a traits search that
+    never sends the held INS, so nothing wrong goes upstream; the answer says
+    whether the teleservice returns that very INS (``verified``, with
+    ``key_valid: false``) or another one (``mismatch``).
+    """
     _reject_unknown(fields, VERIFY_FIELDS)
     held = fields.get("ins")
     if not isinstance(held, Mapping):
         raise InvalidInput("ins", "must be an object with matricule, key and oid")
-    ref = matricule_ref("ins.matricule", f"{held.get('matricule', '')}{held.get('key', '')}")
+    matricule_and_key = f"{held.get('matricule', '')}{held.get('key', '')}"
+    ref = matricule_ref("ins.matricule", matricule_and_key, check_key=False)
     oid = held.get("oid")
     if not isinstance(oid, str) or not _OID.fullmatch(oid):
         raise InvalidInput("ins.oid", "must be an OID such as 1.2.250.1.213.1.4.8")

@@ -21,8 +21,18 @@ from datetime import date
 from gateway.exceptions import InvalidInput
 from gateway.models import TraitsQuery
 
-_LIGATURES = str.maketrans({"Æ": "AE", "æ": "ae", "Œ": "OE", "œ": "oe", "ß": "SS"})
+# Letters without a Unicode decomposition, transliterated as ICAO Doc 9303 part 3
+# section 6 does for the machine-readable zone of identity documents (the documents
+# an identity is checked on): Æ AE, Œ OE, ß/ẞ SS, Ø OE, Þ TH, Ł L, Đ D.
+_LIGATURES = str.maketrans(
+    {
+        "Æ": "AE", "æ": "ae", "Œ": "OE", "œ": "oe", "ß": "SS", "ẞ": "SS",
+        "Ø": "OE", "ø": "oe", "Þ": "TH", "þ": "th", "Ł": "L", "ł": "l", "Đ": "D", "đ": "d",
+    }
+)  # fmt: skip
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'", "´": "'"})
+# Hyphen, non-breaking hyphen, figure dash, en dash: typed for '-' by word processors.
+_HYPHENS = str.maketrans({"\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-"})
 _ALLOWED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ -'")
 _DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 _COG = re.compile(r"(?:[0-9]{5}|2[AB][0-9]{3})")
@@ -39,7 +49,8 @@ def normalise_name(field: str, value: object) -> str:
         raise InvalidInput(field, "must be a string")
     if len(value) > MAX_NAME_LENGTH:
         raise InvalidInput(field, f"must be at most {MAX_NAME_LENGTH} characters")
-    decomposed = unicodedata.normalize("NFKD", value.translate(_LIGATURES).translate(_APOSTROPHES))
+    typed = value.translate(_LIGATURES).translate(_APOSTROPHES).translate(_HYPHENS)
+    decomposed = unicodedata.normalize("NFKD", typed)
     letters = "".join(c for c in decomposed if not unicodedata.combining(c)).upper()
     letters = re.sub(r"\s+", " ", letters)
     for char in letters:
@@ -56,12 +67,31 @@ def normalise_name(field: str, value: object) -> str:
 
 
 def _clean_separators(text: str) -> str:
-    text = re.sub(r" *- *", "-", text)
+    """Spaces around separators dropped; a double hyphen is kept (see :func:`_hyphens`)."""
+    text = re.sub(r" *(-+) *", _hyphens, text)
     text = re.sub(r" *' *", "'", text)
-    text = re.sub(r"-{2,}", "-", text)
     text = re.sub(r"'{2,}", "'", text)
     text = re.sub(r" {2,}", " ", text)
     return text.strip(" -'")
+
+
+def _hyphens(run: re.Match[str]) -> str:
+    """``-`` stays ``-``; two or more hyphens are the civil registry's double hyphen ``--``.
+
+    Since the 2005 reform of family names (loi 2002-304), a double family name is
+    written with a double hyphen (``DUPONT--DURAND``) in the civil registry, and
+    the teleservice returns it so: held and official names are both normalised
+    here, so they compare equal.
+    """
+    return "--" if len(run.group(1)) > 1 else "-"
+
+
+def comparable_name(value: str) -> str:
+    """The form two names are compared in: :func:`normalise_name`'s, or upper case if refused."""
+    try:
+        return normalise_name("name", value)
+    except InvalidInput:
+        return value.strip().upper()
 
 
 def _describe(char: str) -> str:
@@ -101,6 +131,8 @@ def validate_birth_date(field: str, value: object, *, today: date | None = None)
     year, month, day = (int(part) for part in match.groups())
     if year < 1800 or month > 12:
         raise InvalidInput(field, "is not a possible date")
+    if month == 0 and day != 0:
+        raise InvalidInput(field, "has a day but month 00: a lunar date with no month has no day")
     last_day = calendar.monthrange(year, month)[1] if month else 31
     if day > last_day:
         raise InvalidInput(field, "is not a possible date")

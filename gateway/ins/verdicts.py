@@ -5,6 +5,10 @@ whose answer is compared with the INS and traits the application holds.
 A matricule found in the history means the application holds an older INS
 (``superseded``); any trait that differs is listed with its official value
 so the application can correct its record.
+
+The same comparison gives every answer its RNIV status (:func:`identity_status`):
+``RECUP`` only when the returned strict traits agree with the person's,
+``CHECK_REQUIRED`` when an INS came back but something differs.
 """
 
 from __future__ import annotations
@@ -12,7 +16,15 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from gateway.models import Ins, InsResult, OfficialIdentity, ResultCode, TraitsQuery
+from gateway.ins.traits import comparable_name
+from gateway.models import (
+    Ins,
+    InsResult,
+    OfficialIdentity,
+    ResultCode,
+    TraitsQuery,
+    VitaleQuery,
+)
 
 
 class Verdict(enum.StrEnum):
@@ -21,6 +33,19 @@ class Verdict(enum.StrEnum):
     SUPERSEDED = "superseded"
     NOT_FOUND = "not_found"
     MULTIPLE = "multiple"
+
+
+class IdentityStatus(enum.StrEnum):
+    """The status an answer gives the identity it returns (``identity_status``).
+
+    ``RECUP`` (RNIV: identité récupérée) only once the returned strict traits were
+    compared with the person's and agree; ``CHECK_REQUIRED`` when an INS was
+    returned but a trait (or the INS held) differs: the RNIV and the ANS INS guide
+    forbid integrating such an INS until a user has checked the identity.
+    """
+
+    RECUP = "RECUP"
+    CHECK_REQUIRED = "CHECK_REQUIRED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +57,15 @@ class Difference:
     official: object
 
 
+def identity_status(
+    result: InsResult, differences: tuple[Difference, ...]
+) -> IdentityStatus | None:
+    """``None`` without a single identity; ``RECUP`` if nothing differs, else ``CHECK_REQUIRED``."""
+    if result.code is not ResultCode.FOUND or result.identity is None:
+        return None
+    return IdentityStatus.CHECK_REQUIRED if differences else IdentityStatus.RECUP
+
+
 def judge(
     held: Ins, traits: TraitsQuery, result: InsResult
 ) -> tuple[Verdict, tuple[Difference, ...]]:
@@ -40,7 +74,7 @@ def judge(
         return Verdict.NOT_FOUND, ()
     if result.code is ResultCode.MULTIPLE or result.ins is None or result.identity is None:
         return Verdict.MULTIPLE, ()
-    differences = _trait_differences(traits, result.identity)
+    differences = trait_differences(traits, result.identity)
     if _same_ins(held, result.ins):
         if held.oid != result.ins.oid:  # same number, other kind (e.g. a NIA held for a NIR)
             differences = (Difference("ins.oid", held.oid, result.ins.oid), *differences)
@@ -59,13 +93,38 @@ def _same_ins(a: Ins, b: Ins) -> bool:
     return (a.matricule, a.key) == (b.matricule, b.key)
 
 
-def _trait_differences(traits: TraitsQuery, official: OfficialIdentity) -> tuple[Difference, ...]:
-    pairs: list[tuple[str, object, object]] = [
-        ("birth_name", traits.birth_name, official.birth_name),
-        ("first_names", list(traits.first_names), list(official.first_names)),
-        ("sex", traits.sex, official.sex),
-        ("birth_date", traits.birth_date, official.birth_date),
-    ]
-    if traits.birth_place is not None:  # not held locally: nothing to compare
-        pairs.append(("birth_place", traits.birth_place, official.birth_place))
-    return tuple(Difference(name, given, value) for name, given, value in pairs if given != value)
+def trait_differences(
+    held: TraitsQuery | VitaleQuery, official: OfficialIdentity
+) -> tuple[Difference, ...]:
+    """Every held strict trait that differs from the official one, after normalisation.
+
+    Compared: birth name, first names (:func:`_first_names_agree`), sex, birth
+    date, and the birth place when it is held. A Vitale search holds only the
+    birth name and date (the card's data), so only those are compared.
+    """
+    differences: list[Difference] = []
+    if comparable_name(held.birth_name) != comparable_name(official.birth_name):
+        differences.append(Difference("birth_name", held.birth_name, official.birth_name))
+    if isinstance(held, TraitsQuery):
+        official_names = official.first_names or (official.first_name or "",)
+        if not _first_names_agree(held.first_names, official_names):
+            differences.append(
+                Difference("first_names", list(held.first_names), list(official_names))
+            )
+        if held.sex != official.sex:
+            differences.append(Difference("sex", held.sex, official.sex))
+    if held.birth_date != official.birth_date:
+        differences.append(Difference("birth_date", held.birth_date, official.birth_date))
+    held_place = held.birth_place if isinstance(held, TraitsQuery) else None
+    if held_place is not None and held_place != official.birth_place:
+        differences.append(Difference("birth_place", held_place, official.birth_place))
+    return tuple(differences)
+
+
+def _first_names_agree(held: tuple[str, ...], official: tuple[str, ...]) -> bool:
+    """One held first name must be the official first first name; several, the whole list."""
+    held_names = [comparable_name(name) for name in held]
+    official_names = [comparable_name(name) for name in official]
+    if len(held_names) == 1:
+        return held_names[0] == official_names[0]
+    return held_names == official_names

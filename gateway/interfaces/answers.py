@@ -1,32 +1,36 @@
 """Answers in the local interfaces' vocabulary, built once for JSON, SOAP and the CLI.
 
-An identity obtained from the teleservice gets the RNIV status ``RECUP``
-(récupérée): only the application, after checking an identity document,
-can raise it to ``QUAL`` (qualifiée); ``VALI`` (validée) is for an identity
-checked against a document whose INS was not obtained from the teleservice.
+``identity_status`` is ``RECUP`` (RNIV: récupérée) only when the strict traits
+the teleservice returned agree with the person's (``differences`` empty);
+``CHECK_REQUIRED`` when an INS came back but something differs: a user must
+check the identity before the INS is used. Only the application, after
+checking an identity document, can raise ``RECUP`` to ``QUAL`` (qualifiée).
 See docs/ins-rules.md.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from gateway.ins.matricule import key_matches, oid_is_test, oid_kind
+from gateway.ins.matricule import key_matches, oid_identifier_type, oid_is_test, oid_kind
+from gateway.ins.verdicts import Difference, IdentityStatus
 from gateway.models import Ins, OfficialIdentity, ResultCode, TraitsQuery, VitaleQuery
 from gateway.service import SearchAnswer, VerifyAnswer
 
-RETRIEVED_STATUS = "RECUP"
 MULTIPLE_HINT = (
     "several identities match: send every birth first name and the birth place to narrow the search"
 )
 
 
 def ins_json(ins: Ins) -> dict[str, Any]:
+    """An INS and what the gateway knows of it; a former INS may have ``key: null`` (no ``Cle``)."""
     data: dict[str, Any] = {
         "matricule": ins.matricule,
         "key": ins.key,
         "oid": ins.oid,
         "kind": oid_kind(ins.oid),
+        "oid_kind": oid_identifier_type(ins.oid),
         "test": oid_is_test(ins.oid),
         "key_valid": key_matches(ins.matricule, ins.key),
     }
@@ -35,6 +39,19 @@ def ins_json(ins: Ins) -> dict[str, Any]:
     if ins.end_date:
         data["end_date"] = ins.end_date
     return data
+
+
+def timestamp(moment: datetime) -> str:
+    """ISO 8601 in UTC with a ``Z``, to the millisecond: ``2026-11-27T18:40:00.123Z``."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _status(status: IdentityStatus | None) -> str | None:
+    return status.value if status is not None else None
+
+
+def differences_json(differences: tuple[Difference, ...]) -> list[dict[str, Any]]:
+    return [{"field": d.field, "given": d.given, "official": d.official} for d in differences]
 
 
 def identity_json(identity: OfficialIdentity) -> dict[str, Any]:
@@ -74,18 +91,19 @@ def _ref(ref: Any) -> str | None:
 def search_answer_json(answer: SearchAnswer) -> dict[str, Any]:
     """The answer of both searches (traits, Vitale)."""
     result = answer.result
-    found = result.code is ResultCode.FOUND
     data: dict[str, Any] = {
         "status": result.code.status,
         "code": result.code.value,
         "label": result.label,
         "ins": ins_json(result.ins) if result.ins else None,
         "identity": identity_json(result.identity) if result.identity else None,
-        "identity_status": RETRIEVED_STATUS if found else None,
+        "identity_status": _status(answer.identity_status),
+        "differences": differences_json(answer.differences),
         "history": [ins_json(entry) for entry in result.history],
         "sent": query_json(answer.query),
         "message_id": answer.context.message_id,
         "request_id": answer.context.request_id,
+        "queried_at": timestamp(answer.queried_at),
     }
     if answer.attempts:
         data["attempts"] = [
@@ -102,15 +120,14 @@ def verify_answer_json(answer: VerifyAnswer) -> dict[str, Any]:
     search = search_answer_json(answer.search)
     return {
         "verdict": answer.verdict.value,
-        "differences": [
-            {"field": d.field, "given": d.given, "official": d.official} for d in answer.differences
-        ],
+        "differences": differences_json(answer.differences),
         "ins": search["ins"],
         "identity": search["identity"],
-        "identity_status": search["identity_status"],
+        "identity_status": _status(answer.identity_status),
         "history": search["history"],
         "attempts": search.get("attempts", []),
         "hint": search.get("hint"),
         "message_id": search["message_id"],
         "request_id": search["request_id"],
+        "queried_at": search["queried_at"],
     }

@@ -147,7 +147,8 @@ def _ins(parent: etree._Element, tag: str, ins: Ins, *, variant: bool) -> None:
     element = etree.SubElement(parent, _r(tag))
     ident = etree.SubElement(element, _r("IdIndividu"))
     _leaf(ident, "NumIdentifiant", ins.matricule)
-    _leaf(ident, "Cle", ins.key)
+    if ins.key is not None:  # optional in INSi_RESULTAT_INS.xsd: a former INS may lack it
+        _leaf(ident, "Cle", ins.key)
     if variant:
         _leaf(ident, "TypeMatricule", "NIA" if ins.oid == OID_NIA else "NIR")
     _leaf(element, "OID", ins.oid)

@@ -213,14 +213,23 @@ def _tag(local: str) -> str:
 
 
 def _ins(element: etree._Element | None, name: str) -> Ins:
+    """An ``INSACTIF`` or ``INSHISTO``.
+
+    ``Cle`` is optional in the official ``INSi_RESULTAT_INS.xsd`` (type
+    ``Matricule``): a former INS without it is kept with ``key=None``. The
+    active INS must have its key: without it, it could not be used at all.
+    """
     if element is None:
         raise _BadAnswerError(f"RESULTAT lacks mandatory {name}")
     individual = _res(element, "IdIndividu")
     if individual is None:
         raise _BadAnswerError(f"RESULTAT {name} lacks IdIndividu")
+    key = _text(_res(individual, "Cle"))
+    if key is None and name == "INSACTIF":
+        raise _BadAnswerError("RESULTAT INSACTIF lacks its Cle")
     return Ins(
         matricule=_required(individual, "NumIdentifiant"),
-        key=_required(individual, "Cle"),
+        key=key,
         oid=_required(element, "OID"),
         start_date=_text(_res(element, "DateDeb")),
         end_date=_text(_res(element, "DateFin")),
@@ -228,13 +237,23 @@ def _ins(element: etree._Element | None, name: str) -> Ins:
 
 
 def _identity(tiq: etree._Element | None) -> OfficialIdentity:
+    """The ``TIQ``; the first first name is ``Prenom``, else the first of ``ListePrenom``.
+
+    Real answers (the CNDA recordings of padoa/tlsi-ins) often carry only
+    ``ListePrenom``; an answer with only ``Prenom`` gets it as its list.
+    """
     if tiq is None:
         raise _BadAnswerError("RESULTAT lacks mandatory TIQ")
-    all_first_names = _text(_res(tiq, "ListePrenom"))
+    listed = _text(_res(tiq, "ListePrenom"))
+    first_names = tuple(listed.split(" ")) if listed else ()
+    first_names = tuple(name for name in first_names if name)
+    first_name = _text(_res(tiq, "Prenom")) or (first_names[0] if first_names else None)
+    if not first_names and first_name:
+        first_names = (first_name,)
     return OfficialIdentity(
         birth_name=_required(tiq, "NomNaissance"),
-        first_name=_text(_res(tiq, "Prenom")),
-        first_names=tuple(all_first_names.split()) if all_first_names else (),
+        first_name=first_name,
+        first_names=first_names,
         sex=_required(tiq, "Sexe"),
         birth_date=_required(tiq, "DateNaissance"),
         birth_place=_text(_res(tiq, "LieuNaissance")),

@@ -116,7 +116,11 @@ def gateway_env(dev_pki: DevPki, upstream_url: str, **overrides: str) -> dict[st
 def cli(env: Mapping[str, str], *args: str) -> str:
     """Run ``insi-gateway ARGS`` with ``env``; its standard output (it must succeed)."""
     completed = subprocess.run(
-        [*CLI, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=60,
+        [*CLI, *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
         check=False,
     )
     assert completed.returncode == 0, completed.stderr
@@ -138,8 +142,16 @@ def start_gateway(
     port = free_port()
     env = {"DATABASE_URL": f"sqlite:///{log_dir / f'gateway-{port}.db'}", **env}
     api_key = register_app(
-        env, APP, "--operations", "search,search_vitale,verify,jobs", "--rate", "1000",
-        "--burst", "1000", "--max-concurrent", "64",
+        env,
+        APP,
+        "--operations",
+        "search,search_vitale,verify,jobs",
+        "--rate",
+        "1000",
+        "--burst",
+        "1000",
+        "--max-concurrent",
+        "64",
     )
     process = ServerProcess(
         f"gateway-{port}",

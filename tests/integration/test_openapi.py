@@ -10,6 +10,7 @@ rules, not from the gateway's code.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -41,6 +42,7 @@ JSON, PROBLEM_JSON, FHIR_JSON = (
 )
 PROBLEM = "urn:insi-gateway:problem:"
 RECUP = "RECUP"  # RNIV: an identity obtained from the teleservice is "récupérée"
+CHECK_REQUIRED = "CHECK_REQUIRED"  # ... but not when its traits differ from the held ones
 
 
 def persona(birth_name: str, first_name: str) -> Persona:
@@ -88,7 +90,7 @@ def checked(response: requests.Response, path: str, status: int, media_type: str
     return answer
 
 
-def assert_official(answer: dict[str, Any], p: Persona) -> None:
+def assert_official(answer: dict[str, Any], p: Persona, status: str = RECUP) -> None:
     """The answer's INS and identity are the persona's, as the INS rules describe them."""
     assert p.active is not None
     ins = answer["ins"]
@@ -97,7 +99,7 @@ def assert_official(answer: dict[str, Any], p: Persona) -> None:
         p.active.key,
         p.active.oid,
     )
-    assert (ins["kind"], ins["test"]) == INS_OIDS[p.active.oid]
+    assert (ins["kind"], ins["test"], ins["oid_kind"]) == INS_OIDS[p.active.oid]
     assert ins["key"] == ins_key(ins["matricule"])  # 97-mod, 2A/2B counting 19/18
     assert ins["key_valid"] is True
     identity = answer["identity"]
@@ -105,7 +107,9 @@ def assert_official(answer: dict[str, Any], p: Persona) -> None:
     assert identity["first_names"] == list(p.first_names)
     assert (identity["sex"], identity["birth_date"]) == (p.sex, p.birth_date)
     assert identity["birth_place"] == p.birth_place
-    assert answer["identity_status"] == RECUP
+    assert identity["first_name"] == p.first_names[0]
+    assert answer["identity_status"] == status
+    assert (answer["differences"] == []) == (status == RECUP)
 
 
 # --- the document itself -------------------------------------------------------------------
@@ -167,6 +171,9 @@ def test_search_found(gateway: GatewayServer) -> None:
     assert answer["request_id"] == "oas-found"
     assert [a["first_names"] for a in answer["attempts"]] == ["DOMINIQUE"]
     assert "hint" not in answer
+    queried_at = datetime.fromisoformat(answer["queried_at"])
+    assert answer["queried_at"].endswith("Z")
+    assert abs(datetime.now(UTC) - queried_at) < timedelta(minutes=10)  # loaded CI machines
 
 
 def test_search_found_at_the_second_attempt(gateway: GatewayServer) -> None:
@@ -176,7 +183,15 @@ def test_search_found_at_the_second_attempt(gateway: GatewayServer) -> None:
     answer = call(gateway, SEARCH, body, 200)
 
     assert answer["status"] == "found"
-    assert_official(answer, TCHITCHI)
+    # The held first names are not the official ones: a user must check the identity.
+    assert_official(answer, TCHITCHI, status=CHECK_REQUIRED)
+    assert answer["differences"] == [
+        {
+            "field": "first_names",
+            "given": ["OLA", "CATARINA", "BELLA"],
+            "official": ["CATARINA", "BELLA"],
+        }
+    ]
     assert answer["sent"]["first_names"] == ["OLA", "CATARINA", "BELLA"]
     assert [(a["first_names"], a["code"]) for a in answer["attempts"]] == [
         ("OLA", "01"),
@@ -298,6 +313,20 @@ def test_verify_verified(gateway: GatewayServer) -> None:
     assert answer["differences"] == []
     assert answer["hint"] is None
     assert_official(answer, ADRTROIS)
+
+
+def test_verify_of_an_ins_whose_key_fails_the_97_rule_as_the_teleservice_gave_it(
+    gateway: GatewayServer,
+) -> None:
+    """The teleservice is the authority: the INS it returned may be verified as held."""
+    clefausse = persona("CLEFAUSSE", "JEANNE")
+    assert clefausse.active is not None
+    assert clefausse.active.key != ins_key(clefausse.active.matricule)
+
+    answer = call(gateway, VERIFY, {"ins": held_ins(clefausse), **traits(clefausse)}, 200)
+
+    assert (answer["verdict"], answer["identity_status"]) == ("verified", RECUP)
+    assert answer["ins"]["key_valid"] is False
 
 
 def test_verify_batch_answers_each_item(gateway: GatewayServer) -> None:

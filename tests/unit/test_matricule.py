@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.ins.matricule import compute_key, key_matches, oid_is_test, oid_kind
+from gateway.ins.matricule import (
+    compute_key,
+    key_matches,
+    oid_identifier_type,
+    oid_is_test,
+    oid_kind,
+)
 
 # Public CNDA test identities: (matricule, key) as published.
 PERSONAS = [
@@ -28,18 +34,31 @@ def test_a_wrong_key_does_not_match() -> None:
     assert not key_matches("29702", "78")
 
 
+# FR Core, input/fsh/profiles/FRCorePatientINSProfile.fsh: the identifier slices fix
+# INS-NIR = .8, INS-NIA = .9, INS-NIR-TEST = .10 and INS-NIR-DEMO = .11 ("patient
+# fictif de démonstration"): .11 is a NIR of a fictitious patient, not a test NIA.
 @pytest.mark.parametrize(
-    ("oid", "kind", "test"),
+    ("oid", "kind", "test", "identifier_type"),
     [
-        ("1.2.250.1.213.1.4.8", "NIR", False),
-        ("1.2.250.1.213.1.4.9", "NIA", False),
-        ("1.2.250.1.213.1.4.10", "NIR", True),
-        ("1.2.250.1.213.1.4.11", "NIA", True),
-        ("1.2.3", None, None),
+        ("1.2.250.1.213.1.4.8", "NIR", False, "INS-NIR"),
+        ("1.2.250.1.213.1.4.9", "NIA", False, "INS-NIA"),
+        ("1.2.250.1.213.1.4.10", "NIR", True, "INS-NIR-TEST"),
+        ("1.2.250.1.213.1.4.11", "NIR", True, "INS-NIR-DEMO"),
+        ("1.2.3", None, None, None),
     ],
 )
-def test_oid_kinds(oid: str, kind: str | None, test: bool | None) -> None:
-    assert (oid_kind(oid), oid_is_test(oid)) == (kind, test)
+def test_oid_kinds(
+    oid: str, kind: str | None, test: bool | None, identifier_type: str | None
+) -> None:
+    assert (oid_kind(oid), oid_is_test(oid), oid_identifier_type(oid)) == (
+        kind,
+        test,
+        identifier_type,
+    )
+
+
+def test_a_missing_key_never_matches() -> None:
+    assert not key_matches("297022A020778", None)
 
 
 @pytest.mark.parametrize("number", ["29702", "297022X020778", "29702AA020778"])

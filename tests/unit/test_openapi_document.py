@@ -67,11 +67,12 @@ OPEN_ROUTES = {(path, "get") for path in ("/healthz", "/readyz", "/metrics", "/o
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 # INS OIDs (ANS, "Référentiel INS"): kind and whether it designates a test identifier.
+# (kind, test, oid_kind): FR Core FRCorePatientINSProfile.fsh identifier slices
 INS_OIDS = {
-    "1.2.250.1.213.1.4.8": ("NIR", False),
-    "1.2.250.1.213.1.4.9": ("NIA", False),
-    "1.2.250.1.213.1.4.10": ("NIR", True),
-    "1.2.250.1.213.1.4.11": ("NIA", True),
+    "1.2.250.1.213.1.4.8": ("NIR", False, "INS-NIR"),
+    "1.2.250.1.213.1.4.9": ("NIA", False, "INS-NIA"),
+    "1.2.250.1.213.1.4.10": ("NIR", True, "INS-NIR-TEST"),
+    "1.2.250.1.213.1.4.11": ("NIR", True, "INS-NIR-DEMO"),
 }
 
 
@@ -447,7 +448,7 @@ def test_example_ins_keys_follow_the_97_rule() -> None:
         if {"matricule", "key", "key_valid"} <= set(node):
             assert node["key"] == ins_key(node["matricule"])
             assert node["key_valid"] is True
-            assert (node["kind"], node["test"]) == INS_OIDS[node["oid"]]
+            assert (node["kind"], node["test"], node["oid_kind"]) == INS_OIDS[node["oid"]]
             checked += 1
     assert checked >= 10
 
@@ -474,7 +475,15 @@ def test_example_identities_are_personas_with_their_ins() -> None:
             assert [(h["matricule"], h["key"]) for h in node["history"]] == [
                 (h.matricule, h.key) for h in persona.history
             ]
-            assert node["identity_status"] == "RECUP"  # from the teleservice: récupérée
+            # RECUP (récupérée) only when the traits held agree with the official ones
+            held = node.get("sent") or {}
+            names = held.get("first_names") or node["identity"]["first_names"]
+            agree = names == node["identity"]["first_names"] or names == [
+                node["identity"]["first_names"][0]
+            ]
+            expected = "RECUP" if agree and not node["differences"] else "CHECK_REQUIRED"
+            assert node["identity_status"] == expected
+            assert (expected == "RECUP") == (node["differences"] == [])
             checked += 1
     assert checked >= 8
 

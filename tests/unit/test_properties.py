@@ -34,7 +34,7 @@ def test_normalisation_is_idempotent_and_stays_in_the_alphabet(raw: str) -> None
     assert set(once) <= ALLOWED
     assert once == once.strip(" -'")
     assert "  " not in once
-    assert "--" not in once
+    assert "---" not in once  # a double hyphen (double family name) is kept, never more
     assert normalise_name("birth_name", once) == once
 
 

@@ -56,7 +56,7 @@ def test_found_with_history() -> None:
     )
     assert result.identity == OfficialIdentity(
         birth_name="ECETINSI",
-        first_name=None,
+        first_name="PIERRE-ALAIN",  # no Prenom: the first of ListePrenom
         first_names=("PIERRE-ALAIN", "MURIEL", "FLORIANT"),
         sex="M",
         birth_date="2009-07-14",

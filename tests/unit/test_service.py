@@ -17,6 +17,7 @@ from lxml import etree
 
 from gateway import ns
 from gateway.exceptions import UpstreamBadResponse, UpstreamFault, UpstreamUnavailable
+from gateway.interfaces.answers import search_answer_json
 from gateway.mock.contract import validate_envelope
 from gateway.models import CallContext, CertificateMode, ResultCode, SoftwareIdentity, TraitsQuery
 from gateway.pki.credentials import load_credential
@@ -124,6 +125,18 @@ def test_found_answer_is_parsed(dev_pki: DevPki, journal: AuditJournal) -> None:
 
     assert answer.result.code is ResultCode.FOUND
     assert answer.result.ins is not None
+
+
+def test_answers_carry_the_time_of_the_teleservice_call(
+    dev_pki: DevPki, journal: AuditJournal
+) -> None:
+    """FR Core's dateInterrogationINSi: the service's clock when it called, not a later time."""
+    answer = _service(
+        RecordingTransport(), dev_pki, signed=False, journal=journal
+    ).search_by_traits(QUERY, _context())
+
+    assert answer.queried_at == datetime(2026, 11, 23, 19, 0, tzinfo=UTC)
+    assert search_answer_json(answer)["queried_at"] == "2026-11-23T19:00:00.000Z"
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,22 @@ from gateway.ins.traits import (
         ("jean - pierre", "JEAN-PIERRE"),
         ("d’artagnan", "D'ARTAGNAN"),
         ("--martin--", "MARTIN"),
+        # issue 8: the civil registry's double hyphen (double family name) is kept
+        ("Dupont--Durand", "DUPONT--DURAND"),
+        ("dupont -- durand", "DUPONT--DURAND"),
+        ("dupont---durand", "DUPONT--DURAND"),
+        # issue 8: hyphen, non-breaking hyphen, figure dash, en dash are typed for '-'
+        ("jean\u2010pierre", "JEAN-PIERRE"),
+        ("jean\u2011pierre", "JEAN-PIERRE"),
+        ("jean\u2012pierre", "JEAN-PIERRE"),
+        ("jean \u2013 pierre", "JEAN-PIERRE"),
+        # issue 8: letters without a Unicode decomposition, transliterated (ICAO 9303)
+        ("Søren", "SOEREN"),
+        ("ØSTERGÅRD", "OESTERGARD"),
+        ("Łukasz", "LUKASZ"),
+        ("Đorđe", "DORDE"),
+        ("Þór", "THOR"),
+        ("GROẞ", "GROSS"),
     ],
 )
 def test_names_are_normalised(raw: str, expected: str) -> None:
@@ -34,7 +50,15 @@ def test_names_are_normalised(raw: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "bad"), [("ADR3", "'3'"), ("A_B", "'_'"), ("A/B", "'/'"), ("A\u0000B", "U+0000")]
+    ("raw", "bad"),
+    [
+        ("ADR3", "'3'"),
+        ("A_B", "'_'"),
+        ("A/B", "'/'"),
+        ("A\u0000B", "U+0000"),
+        ("A\u2014B", "'\u2014'"),  # an em dash is not a hyphen variant: refused, named
+        ("ĦAL", "'Ħ'"),  # no decomposition, no INS transliteration: refused, named
+    ],
 )
 def test_forbidden_character_is_named(raw: str, bad: str) -> None:
     with pytest.raises(InvalidInput) as caught:
@@ -63,6 +87,14 @@ def test_first_names_split_on_spaces_and_name_the_entry() -> None:
 @pytest.mark.parametrize("date", ["1997-02-26", "1980-00-00", "1980-05-00", "2000-02-29"])
 def test_possible_and_lunar_dates_are_valid(date: str) -> None:
     assert validate_birth_date("birth_date", date) == date
+
+
+def test_a_day_with_month_00_is_refused() -> None:
+    """A lunar date with an unknown month has an unknown day too (issue 8)."""
+    with pytest.raises(InvalidInput) as caught:
+        validate_birth_date("birth_date", "1980-00-15")
+    assert caught.value.field == "birth_date"
+    assert "month 00" in caught.value.reason
 
 
 @pytest.mark.parametrize(

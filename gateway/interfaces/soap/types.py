@@ -88,9 +88,10 @@ class Ins(ComplexModel):  # type: ignore[misc]
 
     __namespace__ = NS
     matricule = ALWAYS
-    key = ALWAYS
+    key = TEXT  # a former INS may come without its key
     oid = ALWAYS
     kind = TEXT
+    oid_kind = TEXT
     test = Boolean
     key_valid = Boolean
     start_date = TEXT
@@ -151,12 +152,14 @@ class SearchAnswer(ComplexModel):  # type: ignore[misc]
     ins = Ins
     identity = Identity
     identity_status = TEXT
+    differences = many(Difference)
     history = many(Ins)
     attempts = many(Attempt)
     hint = TEXT
     sent = SentQuery
     message_id = ALWAYS
     request_id = ALWAYS
+    queried_at = TEXT
 
 
 class VerifyAnswer(ComplexModel):  # type: ignore[misc]
@@ -173,3 +176,4 @@ class VerifyAnswer(ComplexModel):  # type: ignore[misc]
     hint = TEXT
     message_id = ALWAYS
     request_id = ALWAYS
+    queried_at = TEXT
