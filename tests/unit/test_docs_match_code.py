@@ -58,6 +58,7 @@ NOT_ENVIRONMENT = {
     "TRE_R338",
     "TRE_R13",
     "RETRIEVED_STATUS",
+    "CHECK_REQUIRED",  # an identity_status value (gateway/ins/verdicts.py)
     "DEV_STRUCTURE_ID",  # named in docs, not settings
 }
 

@@ -68,7 +68,7 @@ def test_malformed_rows_get_their_own_error_and_numbering_goes_on() -> None:
     rows = csv_rows(
         "P1,,,,ADRUN,ZOE,F,1975-02-30,",  # impossible date
         ",,,,ADRUN,ZOE,F,1975-12-31,",  # no local_id
-        f"P3,297022A020778,79,{NIR},ADRTROIS,DOMINIQUE,F,1997-02-26,",  # wrong key
+        f"P3,297022X020778,78,{NIR},ADRTROIS,DOMINIQUE,F,1997-02-26,",  # not a matricule
         "P4,,,,ADRUN,ZOE,F,1975-12-31,63220,extra",  # more cells than columns
         "P5,,,,ADRUN,ZOE,F,1975-12-31,63220",
     )
