@@ -101,4 +101,5 @@ def interactive_context(request_id: str, app: App, user_id: str | None) -> CallC
         mode=app.cert_mode,
         user_id=user_id,
         app=app.name,
+        activity_sector=app.activity_sector,
     )

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from gateway.models import CertificateMode
+from gateway.protocol.vihf import DEFAULT_ACTIVITY_SECTOR
 from gateway.settings import StorageSettings
 from gateway.storage.apps import OPERATIONS, App, AppRegistry
 from gateway.storage.audit import AuditJournal
@@ -32,6 +33,7 @@ def _app_json(app: App) -> dict[str, Any]:
         "burst": app.burst,
         "max_concurrent": app.max_concurrent,
         "cert_mode": app.cert_mode.value,
+        "activity_sector": app.activity_sector or DEFAULT_ACTIVITY_SECTOR,
         "revoked": app.revoked,
         "created_at": app.created_at.isoformat(),
     }
@@ -47,6 +49,7 @@ def _apps(args: argparse.Namespace) -> int:
             burst=args.burst,
             max_concurrent=args.max_concurrent,
             cert_mode=CertificateMode(args.cert_mode),
+            activity_sector=args.activity_sector,
         )
         print(json.dumps({**_app_json(app), "api_key": key}, indent=2))
         print("The API key is shown once: store it in the application's secrets.", file=sys.stderr)
@@ -127,6 +130,12 @@ def add_commands(commands: Any) -> None:
         "--cert-mode",
         default=CertificateMode.MANU.value,
         choices=[mode.value for mode in CertificateMode],
+    )
+    add.add_argument(
+        "--activity-sector",
+        default=None,
+        help="TRE_R02 SecteurActivite code sent as the VIHF secteurActivite "
+        f"(default {DEFAULT_ACTIVITY_SECTOR}, public hospital); see docs/vihf.md",
     )
     apps_sub.add_parser("list", help="every application (never their keys)")
     for verb, text in (

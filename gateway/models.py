@@ -147,6 +147,8 @@ class CallContext:
     mode: CertificateMode = CertificateMode.MANU
     user_id: str | None = None
     app: str | None = None
+    # The calling application's TRE_R02 sector for the VIHF ``secteurActivite`` (None: default).
+    activity_sector: str | None = None
     # Called with the wsa:MessageID right before each upstream send (batch jobs pace
     # themselves and record what they sent with it); may raise to send nothing.
     before_send: Callable[[str], None] | None = field(default=None, compare=False, repr=False)

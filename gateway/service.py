@@ -233,7 +233,7 @@ class InsService:
         if signer is None:
             raise ConfigurationError(f"INSI_CERT_{context.mode.name}", "no certificate configured")
         assertion = build_assertion(
-            structure_id=self._structure_id, software=self._software, context=context, now=now
+            issuer=signer.issuer, structure_id=self._structure_id, context=context, now=now
         )
         return security_header(signer.sign(assertion))
 

@@ -47,6 +47,7 @@ from gateway.mock.requests import (
 from gateway.mock.settings import AuthMode, FailureMode, MockSettings
 from gateway.mock.vihf_check import VihfRejectedError, verify_vihf
 from gateway.models import Operation, TraitsQuery
+from gateway.protocol.vihf import ATTR_ACTIVITY_SECTOR
 
 ALLOWED_CLIENT_CNS = frozenset({"INSI-MANU", "INSI-AUTO"})
 MAX_BODY_BYTES = 1024 * 1024
@@ -72,6 +73,8 @@ class _Exchange:
     request: SoapRequest | None = None
     signed: bool = False
     vihf_subject: str | None = None
+    vihf_qualifier: str | None = None
+    vihf_sector: str | None = None
     traceparent: str | None = None
     traits_hash: str | None = None
     outcome: str = ""
@@ -86,6 +89,8 @@ class _Exchange:
             "client_cn": self.peer.common_name,
             "signed": self.signed,
             "vihf_subject": self.vihf_subject,
+            "vihf_qualifier": self.vihf_qualifier,
+            "vihf_sector": self.vihf_sector,
             "traceparent": self.traceparent,
             "outcome": self.outcome,
             "traits_hash": self.traits_hash,
@@ -254,6 +259,8 @@ class MockApp:
             raise _FaultError(responses.vihf_rejected(f"VIHF invalide: {exc.reason}")) from None
         exchange.signed = True
         exchange.vihf_subject = claims.subject
+        exchange.vihf_qualifier = claims.name_qualifier
+        exchange.vihf_sector = claims.attributes[ATTR_ACTIVITY_SECTOR][0]
 
     def _search(self, exchange: _Exchange, request: SoapRequest) -> tuple[Persona, ...]:
         try:

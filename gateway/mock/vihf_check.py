@@ -13,24 +13,42 @@ trusted key. The checks below make sure it is *the* assertion we read:
   INSI-MANU signature on an INSI-AUTO connection is a caller's bug);
 * everything read afterwards (Issuer, subject, attributes) comes from what
   signxml returns as signed (``signed_xml``), never from the received tree.
+
+Then the establishment profile of docs/vihf.md (the shape of the recorded
+INSi assertion): ``Issuer`` in ``X509SubjectName`` format naming the signing
+certificate's subject, ``Subject/NameID`` with a known ``NameQualifier``, a
+``secteurActivite`` of TRE_R02 form, and no ``identifiantFacturation`` (a
+professional's billing number, not an establishment's). Each check is its own
+function so that other assertion profiles (a card-signed one) can reuse them.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from lxml import etree
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from gateway import ns
+from gateway.protocol.vihf import (
+    ACTIVITY_SECTOR,
+    ATTR_ACTIVITY_SECTOR,
+    ATTR_BILLING_ID,
+    NAME_QUALIFIERS,
+    X509_SUBJECT_NAME,
+)
 
 _ASSERTION = ns.qname(ns.SAML2, "Assertion")
 _REFERENCE_PATH = f"{ns.qname(ns.DS, 'SignedInfo')}/{ns.qname(ns.DS, 'Reference')}"
 # Signature must be a direct child of the assertion passed in, with one reference.
 _NAME_ID_PATH = f"{ns.qname(ns.SAML2, 'Subject')}/{ns.qname(ns.SAML2, 'NameID')}"
 _EXPECT = SignatureConfiguration(location="./", expect_references=1)
+_CERTIFICATES_PATH = f".//{ns.qname(ns.DS, 'X509Data')}/{ns.qname(ns.DS, 'X509Certificate')}"
 
 
 class VihfRejectedError(ValueError):
@@ -50,6 +68,7 @@ class VihfClaims:
     issuer: str | None
     subject: str | None
     attributes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    name_qualifier: str | None = None
 
 
 def verify_vihf(
@@ -74,16 +93,20 @@ def verify_vihf(
     assertion_id = assertion.get("ID")
     if not assertion_id:
         raise VihfRejectedError("the saml:Assertion has no ID")
-    signed, signer_key = _verified(assertion, assertion_id, ca_bundle)
+    signed, signature, signer_key = verified(assertion, assertion_id, ca_bundle)
     if client_public_key is not None and signer_key != client_public_key:
         raise VihfRejectedError("the VIHF is not signed with the TLS client certificate's key")
-    return _claims(signed, assertion_id, signer_key)
+    claims = read_claims(signed, assertion_id, signer_key)
+    check_issuer(signed, signing_certificate(signature, signer_key))
+    check_subject(claims, NAME_QUALIFIERS)
+    check_establishment_attributes(claims)
+    return claims
 
 
-def _verified(
+def verified(
     assertion: etree._Element, assertion_id: str, ca_bundle: Path
-) -> tuple[etree._Element, bytes]:
-    """The signed assertion as signxml returns it (and the signer's key), after the checks."""
+) -> tuple[etree._Element, etree._Element, bytes]:
+    """The signed assertion as signxml returns it, its signature and the signer's key."""
     if assertion.find(ns.qname(ns.DS, "Signature")) is None:
         raise VihfRejectedError("the saml:Assertion is not signed")
     try:
@@ -103,22 +126,81 @@ def _verified(
     signed = result.signed_xml
     if signed is None or signed.tag != _ASSERTION or signed.get("ID") != assertion_id:
         raise VihfRejectedError("the VIHF signature covers something other than the assertion")
-    return signed, result.signature_key
+    return signed, result.signature_xml, result.signature_key
 
 
-def _claims(signed: etree._Element, assertion_id: str, signer_key: bytes) -> VihfClaims:
+def signing_certificate(signature: etree._Element, signer_key: bytes) -> x509.Certificate:
+    """The certificate of ``KeyInfo`` whose key made the (already verified) signature."""
+    for element in signature.iterfind(_CERTIFICATES_PATH):
+        try:
+            der = base64.b64decode("".join((element.text or "").split()), validate=True)
+            certificate = x509.load_der_x509_certificate(der)
+        except ValueError:
+            continue
+        public = certificate.public_key().public_bytes(
+            Encoding.PEM, PublicFormat.SubjectPublicKeyInfo
+        )
+        if public == signer_key:
+            return certificate
+    raise VihfRejectedError("the VIHF KeyInfo holds no certificate of the signing key")
+
+
+def check_issuer(signed: etree._Element, certificate: x509.Certificate) -> None:
+    """``Issuer`` names the signing certificate by its subject DN, ``X509SubjectName`` format."""
+    issuer = signed.find(ns.qname(ns.SAML2, "Issuer"))
+    if issuer is None or issuer.get("Format") != X509_SUBJECT_NAME:
+        raise VihfRejectedError(f"the VIHF Issuer must have Format {X509_SUBJECT_NAME}")
+    if not issuer_matches(_text(issuer) or "", certificate):
+        raise VihfRejectedError("the VIHF Issuer is not the signing certificate's subject DN")
+
+
+def issuer_matches(issuer: str, certificate: x509.Certificate) -> bool:
+    """Whether the DN string ``issuer`` names ``certificate``'s subject (RFC 4514 form)."""
+    if issuer == certificate.subject.rfc4514_string():
+        return True
+    try:
+        return x509.Name.from_rfc4514_string(issuer) == certificate.subject
+    except ValueError:
+        return False
+
+
+def check_subject(claims: VihfClaims, qualifiers: frozenset[str]) -> None:
+    """``Subject/NameID`` is present and its ``NameQualifier`` is one of ``qualifiers``."""
+    if not claims.subject:
+        raise VihfRejectedError("the VIHF has no Subject/NameID")
+    if claims.name_qualifier not in qualifiers:
+        allowed = ", ".join(sorted(qualifiers))
+        raise VihfRejectedError(f"the VIHF NameID NameQualifier must be one of: {allowed}")
+
+
+def check_establishment_attributes(claims: VihfClaims) -> None:
+    """One ``secteurActivite`` of TRE_R02 form, and no ``identifiantFacturation``."""
+    sectors = claims.attributes.get(ATTR_ACTIVITY_SECTOR, ())
+    if len(sectors) != 1 or not ACTIVITY_SECTOR.fullmatch(sectors[0]):
+        raise VihfRejectedError(
+            f"the VIHF needs one {ATTR_ACTIVITY_SECTOR} attribute, a TRE_R02 code (SA01)"
+        )
+    if ATTR_BILLING_ID in claims.attributes:
+        raise VihfRejectedError(
+            f"{ATTR_BILLING_ID} is a professional's billing number: not in an establishment's VIHF"
+        )
+
+
+def read_claims(signed: etree._Element, assertion_id: str, signer_key: bytes) -> VihfClaims:
     attributes: dict[str, tuple[str, ...]] = {}
     for attribute in signed.iter(ns.qname(ns.SAML2, "Attribute")):
         name = attribute.get("Name")
         if name:
             values = attribute.iterfind(ns.qname(ns.SAML2, "AttributeValue"))
             attributes[name] = tuple((value.text or "").strip() for value in values)
+    name_id = signed.find(_NAME_ID_PATH)
     return VihfClaims(
         assertion_id=assertion_id,
         signer_public_key=signer_key,
         issuer=_text(signed.find(ns.qname(ns.SAML2, "Issuer"))),
-        subject=_text(signed.find(_NAME_ID_PATH)),
+        subject=_text(name_id),
         attributes=attributes,
+        name_qualifier=None if name_id is None else name_id.get("NameQualifier"),
     )
 
 

@@ -52,6 +52,8 @@ class VihfSigner:
         self._algorithm = _signature_method(credential.private_key)
         chain = [c for c in credential.chain if not _self_signed(c)] if include_chain else []
         self._certificates: tuple[x509.Certificate, ...] = (credential.certificate, *chain)
+        self.issuer: str = issuer_name(credential.certificate)
+        """The VIHF ``Issuer``: the signing certificate's subject DN (see :func:`issuer_name`)."""
 
     def sign(self, assertion: etree._Element) -> etree._Element:
         """A signed copy of ``assertion`` (the input is left untouched).
@@ -97,6 +99,17 @@ def security_header(signed_assertion: etree._Element) -> etree._Element:
     header = etree.Element(ns.qname(ns.WSSE, "Security"), nsmap={"wsse": ns.WSSE})
     header.append(copy.deepcopy(signed_assertion))
     return header
+
+
+def issuer_name(certificate: x509.Certificate) -> str:
+    """The certificate's subject DN as an RFC 4514 string, most specific attribute first.
+
+    That is the order and syntax of the one recorded INSi assertion
+    (``CN=...,T=...,C=FR``) and what ``X509SubjectName`` names (the
+    ``ds:X509SubjectName`` string form, RFC 2253 / 4514); xmlsec1 and
+    signxml read it the same way.
+    """
+    return certificate.subject.rfc4514_string()
 
 
 def _signature_method(key: PrivateKey) -> SignatureMethod:

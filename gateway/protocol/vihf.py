@@ -2,119 +2,117 @@
 
 VIHF (*Vecteur d'Identification et d'Habilitation Formelles*) is the CI-SIS
 profile of a SAML assertion carried in ``wsse:Security``. The gateway calls in
-*indirect* authentication mode: the establishment authenticates with its
-INSI-MANU / INSI-AUTO certificate (mutual TLS + this signature) and vouches
-for its users, so the assertion describes the structure and the software,
-and the user only by the identifier the hospital application passed along.
+*indirect* mode: the establishment authenticates with its INSI-MANU /
+INSI-AUTO certificate (mutual TLS + this signature) and vouches for its users.
+
+The shape is the one INSi is known to accept: the one public recorded INSi
+assertion (padoa/tlsi-ins, a CNDA-approved client,
+``src/ins/fixtures/assertionPsSecurity.fixture.ts``) has ``Issuer`` = the
+signing certificate's subject DN with ``Format`` X509SubjectName, the
+enveloped signature right after it, ``Subject/NameID`` with a
+``NameQualifier``, and the attributes ``secteurActivite`` (and
+``identifiantFacturation``, a health professional's billing number, which an
+establishment's assertion has no use for). ``Conditions`` (a validity
+window) comes from the CI-SIS VIHF profile, where it is optional. Every
+field and its source: docs/vihf.md. Nothing about the patient is ever put
+in the assertion.
 
 Only :func:`build_assertion` lives here; :mod:`gateway.protocol.signing`
-signs it. Nothing about the patient is ever put in the assertion.
+signs it.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime, timedelta
+from typing import Final
 
 from lxml import etree
 
 from gateway import ns
-from gateway.models import CallContext, SoftwareIdentity
+from gateway.models import CallContext
 from gateway.protocol.headers import xsd_datetime
 
-VIHF_VERSION = "3.0"
-AUTHENTICATION_MODE = "INDIRECTE"
-AUTHN_CONTEXT_CLASS = "urn:oasis:names:tc:SAML:2.0:ac:classes:TLSClient"
-"""The establishment authenticates with a client certificate over TLS."""
+X509_SUBJECT_NAME: Final = "urn:oasis:names:tc:SAML:1.1:nameid-format:X509SubjectName"
+"""``Issuer/@Format``: the issuer is named by its certificate's subject DN."""
 
-ATTR_SUBJECT_ID = "urn:oasis:names:tc:xspa:1.0:subject:subject-id"
+NAME_QUALIFIER_USER: Final = "UTILISATEUR"
+"""``NameID`` is the end user's id, as the calling application gave it (``X-User-Id``)."""
+NAME_QUALIFIER_STRUCTURE: Final = "STRUCTURE"
+"""``NameID`` is the structure id: no end user (unattended INSI-AUTO calls, or none given)."""
+NAME_QUALIFIERS: Final = frozenset({NAME_QUALIFIER_USER, NAME_QUALIFIER_STRUCTURE})
 
-SIGNATURE_PLACEHOLDER_ID = "placeholder"
+ATTR_ACTIVITY_SECTOR: Final = "secteurActivite"
+ATTR_BILLING_ID: Final = "identifiantFacturation"
+DEFAULT_ACTIVITY_SECTOR: Final = "SA01"
+"""TRE_R02 SecteurActivite ``SA01``, *Etablissement public de santé*: a public hospital."""
+ACTIVITY_SECTOR: Final = re.compile(r"SA[0-9]{2}")
+"""The form of a TRE_R02 SecteurActivite code (``SA01`` .. ``SA99``)."""
+
+SIGNATURE_PLACEHOLDER_ID: Final = "placeholder"
 """signxml replaces ``<ds:Signature Id="placeholder"/>`` in place when signing enveloped."""
 
 
 def build_assertion(
     *,
+    issuer: str,
     structure_id: str,
-    software: SoftwareIdentity,
     context: CallContext,
     now: datetime,
     lifetime: timedelta = timedelta(minutes=5),
 ) -> etree._Element:
     """An unsigned VIHF ``saml:Assertion`` for one call, valid from ``now`` for ``lifetime``.
 
-    Layout follows the SAML schema's sequence: ``Issuer``, then the
-    ``ds:Signature`` placeholder (the schema only allows the signature right
-    after ``Issuer``, and signxml would otherwise append it at the end),
-    ``Subject``, ``Conditions``, ``AuthnStatement``, ``AttributeStatement``.
-
-    Attributes sent, and why only these:
-
-    - ``VIHF_Version``, ``Authentification_mode`` = ``INDIRECTE``: the
-      profile and mode the teleservice checks first;
-    - ``Identifiant_Structure``: the structure id (certificate OU, e.g.
-      FINESS), the entity that is accountable;
-    - ``urn:oasis:names:tc:xspa:1.0:subject:subject-id``: the user id from
-      the call context when the application gave one, else the structure id
-      (unattended INSI-AUTO calls have no user);
-    - ``LPS_Nom``, ``LPS_Version``, ``LPS_ID_HOMOLOGATION_DMP``: the software
-      and its authorisation number (the IDAM also sent in ContexteLPS).
-
-    ``Secteur_Activite`` and the XACML ``role`` are left out on purpose: they
-    describe a health professional's sector and profession, which the gateway
-    does not know in indirect mode; inventing codes would be worse than
-    omitting them, and INSi authorises on the certificate and IDAM.
+    ``issuer`` is the subject DN of the certificate that will sign it
+    (:attr:`gateway.protocol.signing.VihfSigner.issuer`). Children, in the
+    SAML schema's order: ``Issuer``, the ``ds:Signature`` placeholder (the
+    schema only allows the signature right after ``Issuer``, and signxml
+    would otherwise append it at the end), ``Subject``, ``Conditions``,
+    ``AttributeStatement``.
     """
-    assertion_id = "_" + uuid.uuid4().hex
-    subject = context.user_id or structure_id
     assertion = etree.Element(
         ns.qname(ns.SAML2, "Assertion"),
-        attrib={"ID": assertion_id, "IssueInstant": xsd_datetime(now), "Version": "2.0"},
+        attrib={
+            "ID": "_" + uuid.uuid4().hex,
+            "IssueInstant": xsd_datetime(now),
+            "Version": "2.0",
+        },
         nsmap={"saml": ns.SAML2, "ds": ns.DS},
     )
-    _saml(assertion, "Issuer").text = structure_id
+    _saml(assertion, "Issuer", Format=X509_SUBJECT_NAME).text = issuer
     etree.SubElement(assertion, ns.qname(ns.DS, "Signature"), Id=SIGNATURE_PLACEHOLDER_ID)
-    _add_subject(assertion, subject)
+    name_id, qualifier = subject_of(context, structure_id)
+    _saml(_saml(assertion, "Subject"), "NameID", NameQualifier=qualifier).text = name_id
     _saml(
         assertion,
         "Conditions",
         NotBefore=xsd_datetime(now),
         NotOnOrAfter=xsd_datetime(now + lifetime),
     )
-    _add_authn_statement(assertion, now)
-    _add_attributes(assertion, _attributes(structure_id, subject, software))
+    _add_attributes(assertion, [(ATTR_ACTIVITY_SECTOR, activity_sector_of(context))])
     return assertion
+
+
+def subject_of(context: CallContext, structure_id: str) -> tuple[str, str]:
+    """``(NameID, NameQualifier)``: the end user when the application named one, else the structure.
+
+    CI-SIS VIHF: for a person, their identifier; for an automated process,
+    the identifier of who answers for it, here the structure itself.
+    """
+    if context.user_id:
+        return context.user_id, NAME_QUALIFIER_USER
+    return structure_id, NAME_QUALIFIER_STRUCTURE
+
+
+def activity_sector_of(context: CallContext) -> str:
+    """The calling application's registered sector, else :data:`DEFAULT_ACTIVITY_SECTOR`."""
+    return context.activity_sector or DEFAULT_ACTIVITY_SECTOR
 
 
 def _saml(parent: etree._Element, local: str, **attributes: str) -> etree._Element:
     """A child of ``parent`` in the SAML namespace, with unqualified attributes."""
     return etree.SubElement(parent, ns.qname(ns.SAML2, local), attrib=attributes)
-
-
-def _add_subject(assertion: etree._Element, subject: str) -> None:
-    subject_el = _saml(assertion, "Subject")
-    _saml(subject_el, "NameID").text = subject
-
-
-def _add_authn_statement(assertion: etree._Element, now: datetime) -> None:
-    statement = _saml(assertion, "AuthnStatement", AuthnInstant=xsd_datetime(now))
-    authn_context = _saml(statement, "AuthnContext")
-    _saml(authn_context, "AuthnContextClassRef").text = AUTHN_CONTEXT_CLASS
-
-
-def _attributes(
-    structure_id: str, subject: str, software: SoftwareIdentity
-) -> list[tuple[str, str]]:
-    """The VIHF attributes as (Name, value); see :func:`build_assertion` for the choice."""
-    return [
-        ("VIHF_Version", VIHF_VERSION),
-        ("Identifiant_Structure", structure_id),
-        (ATTR_SUBJECT_ID, subject),
-        ("Authentification_mode", AUTHENTICATION_MODE),
-        ("LPS_Nom", software.name),
-        ("LPS_Version", software.version),
-        ("LPS_ID_HOMOLOGATION_DMP", software.idam),
-    ]
 
 
 def _add_attributes(assertion: etree._Element, attributes: list[tuple[str, str]]) -> None:

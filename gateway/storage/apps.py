@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.exceptions import InvalidInput, UnknownApp
 from gateway.models import CertificateMode
+from gateway.protocol.vihf import ACTIVITY_SECTOR
 from gateway.storage.database import Database
 from gateway.storage.schema import apps
 
@@ -45,6 +46,8 @@ class App:
     cert_mode: CertificateMode
     revoked: bool
     created_at: datetime
+    activity_sector: str | None = None
+    """TRE_R02 code sent as the VIHF ``secteurActivite`` (None: the gateway's default)."""
 
 
 class AppRegistry:
@@ -63,6 +66,7 @@ class AppRegistry:
         burst: int,
         max_concurrent: int,
         cert_mode: CertificateMode | str,
+        activity_sector: str | None = None,
     ) -> tuple[App, str]:
         """Register an app; returns it with its API key, in clear this one time only."""
         values: dict[str, Any] = {
@@ -72,6 +76,7 @@ class AppRegistry:
             "burst": _positive_int("burst", burst),
             "max_concurrent": _positive_int("max_concurrent", max_concurrent),
             "cert_mode": _valid_cert_mode(cert_mode).value,
+            "activity_sector": _valid_activity_sector(activity_sector),
             "created_at": self._clock(),
         }
         key = _new_key()
@@ -155,6 +160,7 @@ def _app(row: Row[Any]) -> App:
         cert_mode=CertificateMode(row.cert_mode),
         revoked=row.revoked_at is not None,
         created_at=row.created_at,
+        activity_sector=row.activity_sector,
     )
 
 
@@ -211,3 +217,14 @@ def _valid_cert_mode(mode: CertificateMode | str) -> CertificateMode:
     except ValueError:
         allowed = ", ".join(m.value for m in CertificateMode)
         raise InvalidInput("cert_mode", f"must be one of: {allowed}") from None
+
+
+def _valid_activity_sector(sector: str | None) -> str | None:
+    """A TRE_R02 SecteurActivite code (``SA01``..), or None for the gateway's default."""
+    if sector is None:
+        return None
+    if not isinstance(sector, str) or not ACTIVITY_SECTOR.fullmatch(sector):
+        raise InvalidInput(
+            "activity_sector", "must be a TRE_R02 SecteurActivite code: SA and two digits (SA01)"
+        )
+    return sector

@@ -76,6 +76,7 @@ apps: Final = Table(
     Column("revoked_at", UtcDateTime, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("key_rotated_at", UtcDateTime, nullable=True),
+    Column("activity_sector", String(4), nullable=True),  # VIHF secteurActivite; 0003
     CheckConstraint("cert_mode IN ('INSI-MANU', 'INSI-AUTO')", name="ck_apps_cert_mode"),
 )
 

@@ -153,7 +153,8 @@ def test_end_user_goes_into_the_vihf_and_the_journal(
         headers={"X-User-Id": "nurse.martin", "X-Request-ID": "vihf-user"},
     )
 
-    assert "nurse.martin" in [r.get("vihf_subject") for r in mock_server.logged_requests()]
+    signed = [r for r in mock_server.logged_requests() if r.get("vihf_subject") == "nurse.martin"]
+    assert [(r["vihf_qualifier"], r["vihf_sector"]) for r in signed] == [("UTILISATEUR", "SA01")]
     records = [
         json.loads(line)
         for line in cli(gateway.env, "audit", "search", "--user", "nurse.martin").splitlines()
@@ -237,3 +238,30 @@ def test_no_identity_in_clear_in_journal_or_logs(
                 assert clear.encode() not in stored, clear
                 assert clear not in logs, clear
     assert AUDIT_KEY not in logs
+
+
+def test_each_application_signs_with_its_own_activity_sector(
+    gateway: GatewayServer, mock_server: MockServer
+) -> None:
+    """``apps add --activity-sector``: the VIHF ``secteurActivite`` of that app's calls."""
+    key = register_app(gateway.env, "clinique-privee", "--activity-sector", "SA04")
+
+    answer = gateway.post("/v1/ins/search", DOMINIQUE, key=key, headers={"X-Request-ID": "sa04"})
+
+    assert answer.status_code == 200, answer.text
+    mine = [r for r in mock_server.logged_requests() if r.get("vihf_sector") == "SA04"]
+    assert [(r["vihf_subject"], r["vihf_qualifier"]) for r in mine] == [
+        ("499700000000001", "STRUCTURE")  # no X-User-Id: the structure (dev certificate OU)
+    ]
+
+
+def test_an_activity_sector_that_is_no_tre_r02_code_is_refused_by_apps_add(
+    gateway: GatewayServer,
+) -> None:
+    completed = subprocess.run(
+        [*CLI, "apps", "add", "bad-sector", "--activity-sector", "public"],
+        env={**os.environ, **gateway.env}, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+    assert completed.returncode != 0
+    assert "activity_sector" in completed.stderr

@@ -188,3 +188,21 @@ def test_replicas_sharing_the_database_see_each_other(
         assert second.authenticate(key) is None
     finally:
         other.close()
+
+
+def test_activity_sector_is_kept_per_app_and_absent_means_the_default(
+    registry: AppRegistry,
+) -> None:
+    """The VIHF ``secteurActivite`` (docs/vihf.md): a TRE_R02 code per app, NULL = SA01."""
+    registry.add("clinique", **LIMITS, activity_sector="SA04")
+    registry.add("chu", **LIMITS)
+
+    assert registry.get("clinique").activity_sector == "SA04"
+    assert registry.get("chu").activity_sector is None
+
+
+@pytest.mark.parametrize("sector", ["", "sa01", "SA1", "SA001", "01", 4])
+def test_activity_sector_must_be_a_tre_r02_code(registry: AppRegistry, sector: Any) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        registry.add("dpi", **LIMITS, activity_sector=sector)
+    assert caught.value.field == "activity_sector"

@@ -35,6 +35,8 @@ from gateway.pki.devpki import ClientFiles, DevPki
 IDAM = "INSI-GW-DEV-IDAM"
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
 SOAP_TYPE = 'application/soap+xml; charset=utf-8; action="{}"'
+MANU_DN = "CN=INSI-MANU,OU=499700000000001,O=CH DEMO INSI-GATEWAY,C=FR"  # the dev PKI's
+X509_SUBJECT_NAME = "urn:oasis:names:tc:SAML:1.1:nameid-format:X509SubjectName"
 DOMINIQUE = ("ADRTROIS", ("DOMINIQUE",), "F", "1997-02-26", "2A020")
 
 # --- request building (also used by the integration test) -------------------------------------
@@ -63,8 +65,8 @@ def vitale_body(od: str, key: str, name: str, date: str, rank: str) -> etree._El
     return body
 
 
-def assertion(assertion_id: str | None = None) -> etree._Element:
-    """An unsigned VIHF-like assertion with a signature placeholder right after Issuer."""
+def assertion(assertion_id: str | None = None, issuer: str | None = None) -> etree._Element:
+    """An unsigned VIHF in the shape of docs/vihf.md, issued by the dev INSI-MANU certificate."""
     saml = ns.SAML2
     element = etree.Element(
         ns.qname(saml, "Assertion"),
@@ -73,13 +75,15 @@ def assertion(assertion_id: str | None = None) -> etree._Element:
         IssueInstant="2024-01-01T00:00:00Z",
         nsmap={"saml": saml, "ds": ns.DS},
     )
-    etree.SubElement(element, ns.qname(saml, "Issuer")).text = "499700000000001"
+    issuer_element = etree.SubElement(element, ns.qname(saml, "Issuer"), Format=X509_SUBJECT_NAME)
+    issuer_element.text = issuer or MANU_DN
     etree.SubElement(element, ns.qname(ns.DS, "Signature"), Id="placeholder")
     subject = etree.SubElement(element, ns.qname(saml, "Subject"), ID="_subject")
-    etree.SubElement(subject, ns.qname(saml, "NameID")).text = "user-1"
+    name_id = etree.SubElement(subject, ns.qname(saml, "NameID"), NameQualifier="UTILISATEUR")
+    name_id.text = "user-1"
     statement = etree.SubElement(element, ns.qname(saml, "AttributeStatement"))
-    attribute = etree.SubElement(statement, ns.qname(saml, "Attribute"), Name="LPS_Nom")
-    etree.SubElement(attribute, ns.qname(saml, "AttributeValue")).text = "insi-gateway"
+    attribute = etree.SubElement(statement, ns.qname(saml, "Attribute"), Name="secteurActivite")
+    etree.SubElement(attribute, ns.qname(saml, "AttributeValue")).text = "SA01"
     return element
 
 
@@ -148,7 +152,8 @@ def _operation_of(body: etree._Element) -> Operation:
 
 
 def signed_search(credential: Credential, body: etree._Element) -> bytes:
-    return envelope(body, security_header=security(sign(assertion(), credential)))
+    issuer = credential.certificate.subject.rfc4514_string()
+    return envelope(body, security_header=security(sign(assertion(issuer=issuer), credential)))
 
 
 def soap_content_type(operation: Operation = Operation.SEARCH_TRAITS) -> str:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import copy
 import re
+import shutil
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 from lxml import etree
@@ -18,30 +21,39 @@ from signxml.verifier import VerifyResult, XMLVerifier
 from gateway import ns
 from gateway.exceptions import SigningError
 from gateway.mock.contract import validate_element
-from gateway.models import CallContext, SoftwareIdentity
+from gateway.models import CallContext
 from gateway.pki.credentials import Credential, load_credential
 from gateway.pki.devpki import DevPki
 from gateway.protocol.signing import VihfSigner, security_header
 from gateway.protocol.vihf import build_assertion
 
 STRUCTURE_ID = "499700000000001"
-SOFTWARE = SoftwareIdentity(
-    idam="GW-IDAM-0042", name="insi-gateway", version="1.2.3", instance="node-7"
-)
+# The dev PKI's INSI-MANU subject (gateway/pki/devpki.py), as RFC 4514 writes it: most specific
+# attribute first, like the recorded INSi assertion ("...,T=Infirmier,C=FR").
+MANU_DN = "CN=INSI-MANU,OU=499700000000001,O=CH DEMO INSI-GATEWAY,C=FR"
+X509_SUBJECT_NAME = "urn:oasis:names:tc:SAML:1.1:nameid-format:X509SubjectName"
 NOW = datetime(2026, 11, 23, 19, 0, 0, 123000, tzinfo=UTC)
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
 SAML = {"saml": ns.SAML2, "ds": ns.DS}
 
 
-def context(user_id: str | None = None) -> CallContext:
+def context(user_id: str | None = None, sector: str | None = None) -> CallContext:
     return CallContext(
-        request_id="req-1", message_id="uuid:00000000-0000-4000-8000-000000000001", user_id=user_id
+        request_id="req-1",
+        message_id="uuid:00000000-0000-4000-8000-000000000001",
+        user_id=user_id,
+        activity_sector=sector,
     )
 
 
-def assertion(user_id: str | None = None, now: datetime = NOW) -> etree._Element:
+def assertion(
+    user_id: str | None = None,
+    now: datetime = NOW,
+    issuer: str = MANU_DN,
+    sector: str | None = None,
+) -> etree._Element:
     return build_assertion(
-        structure_id=STRUCTURE_ID, software=SOFTWARE, context=context(user_id), now=now
+        issuer=issuer, structure_id=STRUCTURE_ID, context=context(user_id, sector), now=now
     )
 
 
@@ -63,14 +75,15 @@ def verify(signed: etree._Element, dev_pki: DevPki) -> VerifyResult:
     return result
 
 
-def attributes(element: etree._Element) -> dict[str, str]:
+def attributes(element: etree._Element) -> dict[str, list[str]]:
     found = element.findall("saml:AttributeStatement/saml:Attribute", SAML)
     return {
-        a.get("Name", ""): a.findtext("saml:AttributeValue", namespaces=SAML) or "" for a in found
+        a.get("Name", ""): [v.text or "" for v in a.findall("saml:AttributeValue", SAML)]
+        for a in found
     }
 
 
-# --- the assertion -------------------------------------------------------------------------
+# --- the assertion: the shape of the recorded INSi assertion (docs/vihf.md) -----------------
 
 
 def test_assertion_layout() -> None:
@@ -81,9 +94,8 @@ def test_assertion_layout() -> None:
     assert element.get("Version") == "2.0"
     assert element.get("IssueInstant") == "2026-11-23T19:00:00.123Z"
     assert [etree.QName(child).localname for child in element] == [
-        "Issuer", "Signature", "Subject", "Conditions", "AuthnStatement", "AttributeStatement",
+        "Issuer", "Signature", "Subject", "Conditions", "AttributeStatement",
     ]  # fmt: skip
-    assert element.findtext("saml:Issuer", namespaces=SAML) == STRUCTURE_ID
     assert element[1].get("Id") == "placeholder"
     conditions = element.find("saml:Conditions", SAML)
     assert conditions is not None
@@ -91,27 +103,57 @@ def test_assertion_layout() -> None:
     assert conditions.get("NotOnOrAfter") == "2026-11-23T19:05:00.123Z"
 
 
+def test_issuer_is_a_certificate_subject_dn_in_x509_subject_name_format() -> None:
+    issuer = assertion(issuer=MANU_DN).find("saml:Issuer", SAML)
+
+    assert issuer is not None
+    assert issuer.get("Format") == X509_SUBJECT_NAME
+    assert issuer.text == MANU_DN
+
+
+def test_signer_names_its_certificate_as_issuer(signer: VihfSigner, credential: Credential) -> None:
+    assert signer.issuer == MANU_DN
+    assert x509.Name.from_rfc4514_string(signer.issuer) == credential.certificate.subject
+
+
+def test_auto_signer_names_the_insi_auto_certificate(dev_pki: DevPki) -> None:
+    auto = load_credential(dev_pki.insi_auto.p12, dev_pki.passphrase, setting="TEST_CERT")
+
+    assert VihfSigner(auto).issuer == "CN=INSI-AUTO,OU=499700000000001,O=CH DEMO INSI-GATEWAY,C=FR"
+
+
 def test_ids_are_unique() -> None:
     assert assertion().get("ID") != assertion().get("ID")
 
 
-def test_subject_is_the_user_when_known_else_the_structure() -> None:
-    with_user = assertion(user_id="jdupont")
-    without_user = assertion()
+def test_name_id_is_the_user_when_known_with_a_qualifier_saying_so() -> None:
+    name_id = assertion(user_id="jdupont").find("saml:Subject/saml:NameID", SAML)
 
-    assert with_user.findtext("saml:Subject/saml:NameID", namespaces=SAML) == "jdupont"
-    assert without_user.findtext("saml:Subject/saml:NameID", namespaces=SAML) == STRUCTURE_ID
-    assert attributes(with_user)["urn:oasis:names:tc:xspa:1.0:subject:subject-id"] == "jdupont"
+    assert name_id is not None
+    assert (name_id.text, name_id.get("NameQualifier")) == ("jdupont", "UTILISATEUR")
 
 
-def test_attributes_describe_structure_and_software() -> None:
-    values = attributes(assertion())
+def test_name_id_is_the_structure_without_a_user_with_a_qualifier_saying_so() -> None:
+    name_id = assertion().find("saml:Subject/saml:NameID", SAML)
 
-    assert values["Identifiant_Structure"] == STRUCTURE_ID
-    assert values["Authentification_mode"] == "INDIRECTE"
-    assert values["LPS_Nom"] == "insi-gateway"
-    assert values["LPS_Version"] == "1.2.3"
-    assert values["LPS_ID_HOMOLOGATION_DMP"] == "GW-IDAM-0042"
+    assert name_id is not None
+    assert (name_id.text, name_id.get("NameQualifier")) == (STRUCTURE_ID, "STRUCTURE")
+
+
+def test_attributes_are_the_activity_sector_only_public_hospital_by_default() -> None:
+    assert attributes(assertion()) == {"secteurActivite": ["SA01"]}
+
+
+def test_activity_sector_is_the_applications_own() -> None:
+    assert attributes(assertion(sector="SA03")) == {"secteurActivite": ["SA03"]}
+
+
+def test_no_billing_id_and_nothing_but_who_calls() -> None:
+    """identifiantFacturation is a professional's (CPS) number; DMP-style attributes are gone."""
+    text = etree.tostring(assertion(user_id="jdupont")).decode()
+
+    for absent in ("identifiantFacturation", "AuthnStatement", "VIHF_Version", "LPS_", "subject"):
+        assert absent not in text.replace("saml:Subject>", "")
 
 
 # --- the signature -------------------------------------------------------------------------
@@ -266,3 +308,100 @@ def test_signature_survives_being_moved_into_an_envelope(
     moved = etree.fromstring(etree.tostring(envelope))
 
     verify(moved.find(f".//{ns.qname(ns.SAML2, 'Assertion')}"), dev_pki)  # type: ignore[arg-type]
+
+
+# --- a second, independent verifier: xmlsec1 (libxmlsec1, Debian package xmlsec1) -------------
+
+
+def xmlsec1_verify(document: etree._Element, dev_pki: DevPki, tmp_path: Path) -> str:
+    """Run ``xmlsec1 --verify`` on ``document``, trusting only the dev root; its stderr report."""
+    binary = shutil.which("xmlsec1")
+    assert binary, "xmlsec1 is not installed (scripts/test installs the Debian package xmlsec1)"
+    path = tmp_path / "signed.xml"
+    path.write_bytes(etree.tostring(document, xml_declaration=True, encoding="UTF-8"))
+    completed = subprocess.run(
+        [
+            binary, "--verify",
+            "--id-attr:ID", "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
+            "--trusted-pem", str(dev_pki.root_ca.pem),
+            "--untrusted-pem", str(dev_pki.intermediate_ca.pem),
+            str(path),
+        ],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    return f"rc={completed.returncode} {completed.stdout}{completed.stderr}"
+
+
+def test_xmlsec1_verifies_the_signed_assertion_in_its_security_header(
+    signer: VihfSigner, tmp_path: Path, dev_pki: DevPki
+) -> None:
+    header = signer.security_header(signer.sign(assertion(user_id="jdupont")))
+
+    report = xmlsec1_verify(header, dev_pki, tmp_path)
+
+    assert report.startswith("rc=0 "), report
+    assert "OK" in report, report
+
+
+def test_xmlsec1_refuses_a_tampered_assertion(
+    signer: VihfSigner, tmp_path: Path, dev_pki: DevPki
+) -> None:
+    signed = signer.sign(assertion(user_id="jdupont"))
+    name_id = signed.find("saml:Subject/saml:NameID", SAML)
+    assert name_id is not None
+    name_id.text = "someone.else"
+
+    report = xmlsec1_verify(signed, dev_pki, tmp_path)
+
+    assert not report.startswith("rc=0 "), report
+
+
+# --- the field table of docs/vihf.md is the assertion ----------------------------------------
+
+VIHF_DOC = Path(__file__).resolve().parents[2] / "docs" / "vihf.md"
+
+
+def documented(section_start: str, section_end: str) -> set[str]:
+    """The first-column fields of the table between two headings/labels of docs/vihf.md."""
+    text = VIHF_DOC.read_text(encoding="utf-8")
+    section = text.split(section_start, 1)[1].split(section_end, 1)[0]
+    return {m.group(1) for m in re.finditer(r"^\| `([^`]+)` \|", section, re.MULTILINE)}
+
+
+def fields_of(signed: etree._Element) -> set[str]:
+    """Every field the signed assertion carries, written as the table writes them."""
+    found = {f"Assertion/@{name}" for name in signed.attrib}
+    for child in signed:
+        if child.tag == ns.qname(ns.DS, "Signature"):
+            found.add("ds:Signature")
+        elif child.tag == ns.qname(ns.SAML2, "AttributeStatement"):
+            found |= {f"Attribute[@Name='{a.get('Name')}']" for a in child}
+        else:
+            for element in child.iter():
+                path = "/".join(
+                    etree.QName(e).localname
+                    for e in reversed([element, *element.iterancestors()])
+                    if e is not signed
+                )
+                if (element.text or "").strip():
+                    found.add(path)
+                found |= {f"{path}/@{name}" for name in element.attrib}
+    return found
+
+
+def test_the_signed_assertion_has_exactly_the_fields_of_the_documented_table(
+    signer: VihfSigner,
+) -> None:
+    table = documented("## Every field", "Not sent, on purpose")
+    signed = signer.sign(assertion(user_id="jdupont", issuer=signer.issuer))
+
+    assert fields_of(signed) == table
+
+
+def test_the_fields_documented_as_not_sent_are_not_sent(signer: VihfSigner) -> None:
+    not_sent = documented("Not sent, on purpose", "## Per application")
+    signed = signer.sign(assertion(user_id="jdupont", issuer=signer.issuer))
+
+    assert "Attribute[@Name='identifiantFacturation']" in not_sent
+    assert not_sent.isdisjoint(fields_of(signed))
+    assert signed.find("saml:AuthnStatement", SAML) is None

@@ -145,7 +145,7 @@ def test_full_request_passes_the_official_contract(
     credential = load_credential(dev_pki.insi_manu.p12, dev_pki.passphrase, setting="TEST")
     signer = VihfSigner(credential)
     assertion = build_assertion(
-        structure_id="499700000000001", software=SOFTWARE, context=CONTEXT, now=NOW
+        issuer=signer.issuer, structure_id="499700000000001", context=CONTEXT, now=NOW
     )
     security = signer.security_header(signer.sign(assertion))
     headers = build_headers(
