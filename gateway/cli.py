@@ -44,21 +44,20 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _config_check(args: argparse.Namespace) -> int:
-    """The effective configuration, secrets masked; exit 2 on the first problem."""
+    """The effective configuration, secrets masked; exit 2 on the first problem.
+
+    It builds what a worker builds (:func:`gateway.app.build_runtime`:
+    credentials, WSDL, signers, storage), so it fails wherever ``serve`` would.
+    """
     from gateway import safety
-    from gateway.app import load_credentials, open_storage
-    from gateway.pki.credentials import load_ca_bundle
+    from gateway.app import build_runtime
     from gateway.settings import Settings, effective
 
     settings = Settings.from_env(os.environ)
     print(json.dumps(effective(settings), indent=2))
-    safety.check_xml()
     safety.check_timeouts(settings, worker_timeout=args.timeout)
-    safety.check_certificates(
-        load_credentials(settings), load_ca_bundle(settings.cert_ca, setting="INSI_CERT_CA")
-    )
-    database, _ = open_storage(settings.storage)
-    database.check_writable()
+    runtime = build_runtime(settings)
+    runtime.database.check_writable()
     print("configuration OK", file=sys.stderr)
     return 0
 

@@ -22,7 +22,16 @@ from gateway.models import CertificateMode, InsResult, Operation
 from gateway.protocol.results import parse_response
 from gateway.transport.transports import Transport, UpstreamRequest, UpstreamResponse
 
-DEFAULT_WSDL = Path(__file__).resolve().parents[2] / "wsdl" / "insi.wsdl"
+
+def _default_wsdl() -> Path:
+    """The WSDL installed with the package (``gateway/wsdl``, see setup.py), else the
+    checkout's top-level ``wsdl/`` (an editable install maps the package onto it)."""
+    packaged = Path(__file__).resolve().parents[1] / "wsdl" / "insi.wsdl"
+    checkout = Path(__file__).resolve().parents[2] / "wsdl" / "insi.wsdl"
+    return packaged if packaged.is_file() else checkout
+
+
+DEFAULT_WSDL = _default_wsdl()
 
 # Strict and hostile-safe: no DTD, no entities, no external resources, no huge trees.
 ZEEP_SETTINGS = zeep.Settings(

@@ -33,13 +33,23 @@ def port_open(port: int) -> bool:
 class ServerProcess:
     """A subprocess whose output goes to a log file; stopped with SIGTERM, then SIGKILL."""
 
-    def __init__(self, name: str, argv: Sequence[str], env: Mapping[str, str], log_dir: Path):
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        log_dir: Path,
+        *,
+        cwd: Path | None = None,
+        inherit_env: bool = True,
+    ):
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             list(argv),
-            env={**os.environ, **env},
+            env={**os.environ, **env} if inherit_env else dict(env),
+            cwd=cwd,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
