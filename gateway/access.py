@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from gateway.exceptions import AuthenticationFailed, InvalidInput, OperationForbidden
 from gateway.jobs.priority import InteractiveGate
 from gateway.models import CallContext
-from gateway.quotas import QuotaGate
+from gateway.quotas import Admission, QuotaGate
 from gateway.service import new_message_id
 from gateway.storage.apps import App, AppRegistry
 
@@ -49,11 +49,11 @@ class Gatekeeper:
         self,
         registry: AppRegistry,
         *,
-        quotas: QuotaGate | None = None,
+        quotas: Admission | None = None,
         interactive: InteractiveGate | None = None,
     ) -> None:
         self._registry = registry
-        self._quotas = quotas or QuotaGate()
+        self._quotas: Admission = quotas or QuotaGate()
         self.interactive = interactive or InteractiveGate()
         self._known: dict[str, tuple[App, float]] = {}  # key digest -> (app, cached until)
         self._lock = threading.Lock()

@@ -8,7 +8,7 @@ engine are built once per worker process and never per request.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,8 +28,16 @@ from gateway.models import CertificateMode, SoftwareIdentity
 from gateway.pki.credentials import Credential, load_ca_bundle, load_credential
 from gateway.protocol.signing import VihfSigner
 from gateway.proxies import TrustedProxies
+from gateway.quotas import Admission, QuotaGate
 from gateway.service import InsService
-from gateway.settings import CertificateSource, Settings, SigningMode, StorageSettings
+from gateway.settings import (
+    CertificateSource,
+    Settings,
+    SharedStateSettings,
+    SigningMode,
+    StorageSettings,
+)
+from gateway.shared_quotas import RedisQuotaGate, RedisRateSlots, connect
 from gateway.storage.apps import AppRegistry
 from gateway.storage.audit import AuditJournal
 from gateway.storage.database import Database
@@ -76,6 +84,22 @@ class Runtime:
     metrics: Metrics
     resilience: Resilience
     credentials: Mapping[CertificateMode, Credential]
+    rate_wait: Callable[[float], float] | None  # the batch runner's global slots, if shared
+
+
+def shared_quotas(
+    settings: SharedStateSettings,
+) -> tuple[Admission, Callable[[float], float] | None]:
+    """Per-application quotas and the batch runner's call slots: in Redis when configured.
+
+    Without ``REDIS_URL`` each process keeps its own quotas (exact for one worker process)
+    and the runner takes its slots from the database.
+    """
+    if settings.redis_url is None:
+        return QuotaGate(), None
+    client = connect(settings.redis_url.reveal())
+    slots = RedisRateSlots(client, settings.redis_prefix)
+    return RedisQuotaGate(client, settings.redis_prefix), slots.wait_seconds
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -118,11 +142,15 @@ def build_runtime(settings: Settings) -> Runtime:
         trail=Trail(GroupCommitJournal(journal), metrics),
         strategy=settings.first_name_strategy,
     )
+    quotas, rate_wait = shared_quotas(settings.shared)
     gatekeeper = Gatekeeper(
         AppRegistry(database),
+        quotas=quotas,
         interactive=InteractiveGate(settings.jobs.interactive_threshold),
     )
-    return Runtime(settings, database, service, gatekeeper, metrics, resilience, credentials)
+    return Runtime(
+        settings, database, service, gatekeeper, metrics, resilience, credentials, rate_wait
+    )
 
 
 def start_jobs(runtime: Runtime) -> JobRunner:
@@ -137,6 +165,7 @@ def start_jobs(runtime: Runtime) -> JobRunner:
         lease_seconds=jobs.lease_seconds,
         retry_seconds=jobs.retry_seconds,
         retention_days=jobs.retention_days,
+        rate_wait=runtime.rate_wait,
     )
     runner.start()
     return runner

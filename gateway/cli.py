@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import uuid
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+from gateway import gunicorn_config, logs
 from gateway.admin import add_commands
 from gateway.exceptions import ConfigurationError, GatewayError
 from gateway.interfaces.answers import search_answer_json
@@ -18,12 +20,15 @@ from gateway.interfaces.problems import problem_document
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from gateway import gunicorn_config, safety, serving
+    from gateway import safety, serving
     from gateway.app import create_app, load_credentials, open_storage
     from gateway.pki.credentials import load_ca_bundle
     from gateway.settings import Settings
 
     settings = Settings.from_env(os.environ)  # fail fast, before forking workers
+    logs.configure(settings.log_level)
+    for warning in safety.shared_state_warnings(settings, workers=args.workers):
+        logs.event(logging.getLogger("gateway.startup"), warning, level=logging.WARNING)
     safety.check_timeouts(settings, worker_timeout=args.timeout)
     safety.check_certificates(
         load_credentials(settings), load_ca_bundle(settings.cert_ca, setting="INSI_CERT_CA")
@@ -58,8 +63,25 @@ def _config_check(args: argparse.Namespace) -> int:
     safety.check_timeouts(settings, worker_timeout=args.timeout)
     runtime = build_runtime(settings)
     runtime.database.check_writable()
+    if settings.shared.redis_url is not None:
+        check_redis(settings.shared.redis_url.reveal())
+    for warning in safety.shared_state_warnings(settings, workers=args.workers):
+        print(f"warning: {warning}", file=sys.stderr)
     print("configuration OK", file=sys.stderr)
     return 0
+
+
+def check_redis(url: str) -> None:
+    """``REDIS_URL`` answers (the quotas fail closed without it)."""
+    import redis
+
+    from gateway.shared_quotas import connect
+
+    try:
+        connect(url).ping()
+    except redis.RedisError as error:
+        reason = f"Redis does not answer ({type(error).__name__}): every call would get a 503"
+        raise ConfigurationError("REDIS_URL", reason) from None
 
 
 def _check_cert(args: argparse.Namespace) -> int:
@@ -143,7 +165,9 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the gateway under gunicorn")
     serve.add_argument("--bind", default="127.0.0.1:8080")
-    serve.add_argument("--workers", type=int, default=1, help="see docs/operations.md")
+    serve.add_argument(
+        "--workers", type=int, default=gunicorn_config.default_workers(), help="see operations.md"
+    )
     serve.add_argument("--threads", type=int, default=64, help="threads per worker")
     serve.add_argument("--timeout", type=int, default=60, help="gunicorn worker timeout (s)")
     serve.add_argument("--certfile", help="serve HTTPS with this certificate (PEM)")
@@ -163,6 +187,9 @@ def _parser() -> argparse.ArgumentParser:
         "check", help="print it (secrets masked), exit non-zero on any problem"
     )
     config_check.add_argument("--timeout", type=int, default=60, help="the serve --timeout")
+    config_check.add_argument(
+        "--workers", type=int, default=gunicorn_config.default_workers(), help="the serve --workers"
+    )
     config_check.set_defaults(run=_config_check)
 
     check = commands.add_parser(

@@ -24,7 +24,8 @@ clear) and inherit from a builtin where callers may reasonably catch that.
     ├── SigningError                            the VIHF could not be signed
     ├── UnknownApp (LookupError)                no registered app has that name
     ├── StorageError                            the database cannot be used (down, read-only...)
-    │   └── JournalWriteFailed                  an audit record could not be written
+    │   ├── JournalWriteFailed                  an audit record could not be written
+    │   └── QuotaUnavailable                    the shared quota store (Redis) cannot be used
     ├── XmlRejected (ValueError)                XML refused by the safe parser (DTD, size...)
     └── UpstreamError                           anything toward the teleservice
         ├── UpstreamFault                       the teleservice answered a SOAP fault
@@ -145,6 +146,19 @@ class JournalWriteFailed(StorageError):
     The gateway never relays a call it could not journal: an untraced INS
     search is worse than a refused one.
     """
+
+
+class QuotaUnavailable(StorageError):
+    """The shared quota store (Redis, ``REDIS_URL``) could not be used: the call is refused.
+
+    Fail closed: without the shared counters no process can tell whether the
+    application is within its rate, and letting calls through unchecked could
+    multiply its quota by the number of workers. ``retry_after`` is in seconds.
+    """
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class XmlRejected(GatewayError, ValueError):

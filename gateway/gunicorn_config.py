@@ -21,6 +21,11 @@ from typing import Any
 WORKER_TIMEOUT = 60  # seconds; must exceed INSI_DEADLINE (checked at startup)
 
 
+def default_workers() -> int:
+    """``serve --workers`` when not given."""
+    return 1
+
+
 def options(
     *,
     bind: str,

@@ -1,9 +1,10 @@
 """Per-application quotas: a request rate (token bucket with burst) and a concurrency cap.
 
-The counters live in the gateway process. The gateway runs one gunicorn
-worker with threads (the work is I/O-bound: see docs/operations.md), so the
-limits are exact per gateway instance; with N replicas an application gets
-N times its quota, which the sizing rule accounts for.
+:class:`QuotaGate` keeps the counters in the process: exact for a single
+worker process, the setup without ``REDIS_URL``. With several workers or
+replicas each process would grant the whole quota, so ``REDIS_URL`` switches
+to :class:`gateway.shared_quotas.RedisQuotaGate`, the same promise held across
+every process (``insi-gateway config check`` warns when it is missing).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -30,6 +31,12 @@ class Quota(Protocol):
     def burst(self) -> int: ...
     @property
     def max_concurrent(self) -> int: ...
+
+
+class Admission(Protocol):
+    """Admits a request of an application or raises (429 RateLimited/ConcurrencyExceeded)."""
+
+    def admit(self, app: Quota) -> AbstractContextManager[None]: ...
 
 
 @dataclass(slots=True)

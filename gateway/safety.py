@@ -45,6 +45,24 @@ def check_timeouts(settings: Settings, *, worker_timeout: float | None) -> None:
         )
 
 
+def shared_state_warnings(settings: Settings, *, workers: int) -> list[str]:
+    """Setups where per-process quotas would grant an application more than its quota."""
+    if settings.shared.redis_url is not None:
+        return []
+    warnings = []
+    if workers > 1:
+        warnings.append(
+            f"--workers {workers} without REDIS_URL: each worker process keeps its own quotas, "
+            f"so an application gets up to {workers}x its rate and concurrency"
+        )
+    if settings.storage.database_url.startswith("postgresql"):
+        warnings.append(
+            "PostgreSQL DATABASE_URL without REDIS_URL: replicas sharing this database each "
+            "keep their own quotas, so an application gets its quota once per replica"
+        )
+    return warnings
+
+
 def check_certificates(
     credentials: Mapping[CertificateMode, Credential], trusted: Sequence[x509.Certificate]
 ) -> None:

@@ -84,6 +84,22 @@ class StorageSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SharedStateSettings:
+    """Where the processes of the gateway share their quotas; no ``REDIS_URL``: each its own."""
+
+    redis_url: Secret | None
+    redis_prefix: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SharedStateSettings:
+        url = env.get("REDIS_URL", "").strip()
+        if url and not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigurationError("REDIS_URL", "must start with redis://, rediss:// or unix://")
+        prefix = env.get("GATEWAY_REDIS_PREFIX", "").strip() or "insi-gateway:"
+        return cls(redis_url=Secret(url) if url else None, redis_prefix=prefix)
+
+
+@dataclass(frozen=True, slots=True)
 class CertificateSource:
     """Where an establishment certificate lives: PKCS#12 or PEM (cert + key)."""
 
@@ -109,6 +125,7 @@ class Settings:
     first_name_strategy: FirstNameStrategy
     storage: StorageSettings
     jobs: JobSettings
+    shared: SharedStateSettings
     connect_timeout: float
     read_timeout: float
     resilience: ResiliencePolicy
@@ -151,6 +168,7 @@ class Settings:
             ),
             storage=StorageSettings.from_env(env),
             jobs=JobSettings.from_env(env),
+            shared=SharedStateSettings.from_env(env),
             connect_timeout=reader.positive_float("INSI_CONNECT_TIMEOUT", 3.05),
             read_timeout=reader.positive_float("INSI_READ_TIMEOUT", 15.0),
             resilience=ResiliencePolicy(

@@ -57,6 +57,9 @@ PROBLEMS: Final[dict[type[exc.GatewayError], ProblemKind]] = {
     exc.JournalWriteFailed: ProblemKind(
         503, "audit-unavailable", "Audit journal unavailable: call not made", "Server"
     ),
+    exc.QuotaUnavailable: ProblemKind(
+        503, "quota-unavailable", "Shared quota store unavailable: call not made", "Server"
+    ),
     exc.XmlRejected: ProblemKind(400, "xml-rejected", "XML refused", "Client"),
     exc.UpstreamError: ProblemKind(502, "upstream-error", "Teleservice error", "Server"),
     exc.UpstreamFault: ProblemKind(502, "upstream-fault", "Teleservice fault", "Server"),
@@ -100,7 +103,7 @@ def problem_document(error: BaseException, *, request_id: str) -> dict[str, Any]
 def _extensions(error: BaseException) -> dict[str, Any]:
     if isinstance(error, exc.InvalidInput):
         return {"field": error.field, "reason": error.reason}
-    if isinstance(error, exc.RateLimited | exc.UpstreamBusy):
+    if isinstance(error, exc.RateLimited | exc.UpstreamBusy | exc.QuotaUnavailable):
         return {"retry_after": error.retry_after}
     if isinstance(error, exc.IdentityNotEligible):
         return {"flags": list(error.flags)}

@@ -4,7 +4,8 @@ Each worker claims one row at a time (the lease makes it someone else's if
 this process dies), then calls the core with the ``INSI-AUTO`` certificate.
 Before *every* upstream call (a search may make several, one per first-name
 attempt) it waits for its turn behind interactive traffic, then for a slot of
-the global rate limit, shared by every job and replica through the database.
+the global rate limit, shared by every job and replica through the database
+(or Redis, with ``REDIS_URL``).
 The answer, a fault included, is recorded with the row in one transaction;
 a call with no answer (timeout, unreachable, unreadable) leaves the row
 claimable again after a backoff. Logs carry job ids, row numbers and error
@@ -20,6 +21,7 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -67,11 +69,15 @@ class JobRunner:
         lease_seconds: float = 120.0,
         retry_seconds: float = 5.0,
         retention_days: float = 7.0,
+        rate_wait: Callable[[float], float] | None = None,
     ) -> None:
         self._store = store
         self._service = service
         self._workers = workers
         self._rate = rate
+        # Seconds to wait for the next global call slot at a rate: the database's
+        # shared slot by default, Redis's (same promise, no write lock) when configured.
+        self._rate_wait = rate_wait or self._database_slot
         self._gate = gate or InteractiveGate()
         self._lease = lease_seconds
         self._retry = retry_seconds
@@ -196,11 +202,14 @@ class JobRunner:
         while not self._gate.wait_for_batch_turn(timeout=IDLE_POLL):
             if self._stop.is_set():
                 raise _Stopping
-        delay = self._store.take_rate_slot(self._rate / (1 + JITTER_GUARD)) - time.time()
+        delay = self._rate_wait(self._rate / (1 + JITTER_GUARD))
         if delay > 0 and self._stop.wait(delay):
             raise _Stopping
         if row is not None:
             self._local.sent.append(message_id)  # recorded with the row's answer or release
+
+    def _database_slot(self, rate: float) -> float:
+        return self._store.take_rate_slot(rate) - time.time()
 
     def _housekeeping(self) -> None:
         """Delete jobs past retention: results hold identity data."""

@@ -69,6 +69,7 @@ class _Exchange:
     """What one ``/lps`` call did, for the request log (never traits in clear)."""
 
     peer: Peer
+    started: str = ""  # when the call arrived: with ``time`` (answered), calls in flight
     raw: bytes = b""
     request: SoapRequest | None = None
     signed: bool = False
@@ -84,6 +85,7 @@ class _Exchange:
         request = self.request
         return {
             "time": datetime.now(UTC).isoformat(),
+            "started": self.started,
             "operation": request.operation.value if request else None,
             "message_id": request.message_id if request else None,
             "client_cn": self.peer.common_name,
@@ -176,11 +178,15 @@ class MockApp:
         return response(environ, start_response)
 
     def _lps(self, request: Request, environ: WSGIEnvironment) -> Response:
+        started = datetime.now(UTC).isoformat()
         if self._settings.latency_ms:
             time.sleep(self._settings.latency_ms / 1000)
         data = request.stream.read(MAX_BODY_BYTES + 1)
         exchange = _Exchange(
-            peer=tls_peer(environ), raw=data, traceparent=environ.get("HTTP_TRACEPARENT")
+            peer=tls_peer(environ),
+            started=started,
+            raw=data,
+            traceparent=environ.get("HTTP_TRACEPARENT"),
         )
         parsed = _parse(data, request.headers.get("Content-Type", ""))
         if isinstance(parsed, SoapRequest):
