@@ -20,6 +20,7 @@ import requests
 from gateway.pki.devpki import DevPki
 from tests.integration.servers import CLI, LOOPBACK, ServerProcess, free_port, port_open
 from tests.paths import REFERENCE_DIR
+from tests.support.fr_core import check_patient
 
 IDAM = "INSI-GW-DEV-IDAM"
 AUDIT_KEY = "integration-audit-key-0123456789"
@@ -70,9 +71,20 @@ class GatewayServer:
             sent["Content-Type"] = "application/json"
             data = json.dumps(payload).encode()
         sent.update(headers or {})
-        return self.session.post(
+        response = self.session.post(
             self.base_url + path, data=data, headers=sent, verify=str(self.ca_bundle), timeout=60
         )
+        check_fhir_patient(response)
+        return response
+
+
+def check_fhir_patient(response: requests.Response) -> None:
+    """Every FHIR Patient a test receives passes the R4 and FR Core checks (docs/fhir.md)."""
+    if response.headers.get("Content-Type", "").split(";")[0] != "application/fhir+json":
+        return
+    resource = response.json()
+    if isinstance(resource, dict) and resource.get("resourceType") == "Patient":
+        check_patient(resource)
 
 
 def start_mock(

@@ -274,8 +274,58 @@ def test_fhir_patient_follows_fr_core_patient_ins(gateway: GatewayServer) -> Non
         "value": "250999935012394",
     }
     assert identifier["type"]["coding"][0]["code"] == "INS-NIR"
-    assert patient["name"] == [{"use": "official", "family": "LUNAIRE", "given": ["MARIE"]}]
+    (name,) = patient["name"]
+    assert (name["use"], name["family"], name["given"]) == ("official", "LUNAIRE", ["MARIE"])
+    assert [e["valueString"] for e in name["extension"]] == [" ".join(lunaire.first_names)]
+    assert patient["meta"]["profile"] == [
+        "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-patient-ins"
+    ]
     assert patient["gender"] == "female"
     assert patient["birthDate"] == "1950"  # lunar 1950-00-00: FHIR partial date
     birth_place = next(e for e in patient["extension"] if e["url"].endswith("patient-birthPlace"))
     assert birth_place["valueAddress"]["extension"][0]["valueCoding"]["code"] == "99350"
+
+
+FR_CORE = "https://hl7.fr/ig/fhir/core/StructureDefinition"
+FHIR = {"Accept": "application/fhir+json"}
+
+
+def _persona(birth_name: str) -> Expected:
+    return next(p for p in PERSONAS if p.birth_name == birth_name)
+
+
+def test_fhir_nia_is_temp_and_former_ins_are_old(gateway: GatewayServer) -> None:
+    """FR Core INS slices: INS-NIA use = #temp; a deactivated INS use old (docs/fhir.md)."""
+    provisoire, ecetinsi = _persona("PROVISOIRE"), _persona("ECETINSI")
+
+    nia = gateway.post("/v1/ins/search", provisoire.traits(), headers=FHIR).json()
+    nir = gateway.post("/v1/ins/search", ecetinsi.traits(), headers=FHIR).json()
+
+    assert [(i["use"], i["type"]["coding"][0]["code"]) for i in nia["identifier"]] == [
+        ("temp", "INS-NIA")
+    ]
+    assert [(i["use"], i["value"]) for i in nir["identifier"]] == [
+        ("official", f"{ecetinsi.matricule}{ecetinsi.key}"),
+        *(("old", f"{number}{key}") for number, key in ecetinsi.history),
+    ]
+    (name,) = nir["name"]
+    assert name["given"] == [ecetinsi.first_names[0]]
+    assert name["extension"][0]["valueString"] == " ".join(ecetinsi.first_names)
+
+
+def test_fhir_identity_to_check_is_provisional_without_ins(gateway: GatewayServer) -> None:
+    """Traits differing from the official ones: PROV, base profile, no INS (docs/fhir.md)."""
+    tchitchi = _persona("TCHITCHI")
+    body = {**tchitchi.traits(), "first_names": ["OLA", *tchitchi.first_names]}
+
+    response = gateway.post("/v1/ins/search", body, headers=FHIR)
+
+    assert response.headers["X-INS-Status"] == "found"
+    patient = response.json()
+    assert patient["meta"]["profile"] == [f"{FR_CORE}/fr-core-patient"]
+    assert "identifier" not in patient
+    (reliability,) = [e for e in patient["extension"] if e["url"].endswith("identity-reliability")]
+    codes = {
+        part["url"]: part.get("valueCoding", {}).get("code") for part in reliability["extension"]
+    }
+    assert (codes["identityStatus"], codes["methodCollection"]) == ("PROV", "INSI")

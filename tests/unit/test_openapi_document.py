@@ -32,6 +32,7 @@ from gateway.ins.queries import SEARCH_FIELDS, VERIFY_FIELDS, VITALE_FIELDS, vit
 from gateway.ins.traits import validate_birth_date, validate_birth_place
 from gateway.interfaces.problems import PROBLEMS
 from gateway.mock.personas import PERSONAS, Persona
+from tests.support.fr_core import check_patient
 
 OPENAPI = Path(interfaces.__file__).with_name("openapi.json")  # served as is by gateway/app.py
 DOCUMENT_URI = "urn:insi-gateway:openapi"
@@ -520,3 +521,4 @@ def test_fhir_example_is_the_json_example_as_a_patient() -> None:
     assert identifier["type"]["coding"][0]["code"] == "INS-NIR"
     assert patient["name"][0]["family"] == found["identity"]["birth_name"]
     assert patient["birthDate"] == found["identity"]["birth_date"]
+    check_patient(patient)  # R4 structure and FR Core (docs/fhir.md)
