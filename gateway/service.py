@@ -45,6 +45,7 @@ from gateway.protocol.bodies import traits_search_body, vitale_search_body
 from gateway.protocol.headers import build_headers
 from gateway.protocol.signing import VihfSigner, security_header
 from gateway.protocol.vihf import build_assertion
+from gateway.storage.audit import AuditRecord
 from gateway.trail import Trail, involved, upstream_outcome
 from gateway.transport.client import InsiClient
 
@@ -192,19 +193,21 @@ class InsService:
         *,
         held: tuple[str, ...],
     ) -> InsResult:
-        """One upstream call, journaled whatever happens (``held``: matricules the caller sent)."""
+        """One upstream call, journaled ahead (``held``: matricules the caller sent)."""
         envelope = self._client.envelope(operation, body, self._headers(operation, context))
         if context.before_send is not None:
             context.before_send(context.message_id)
+        intent = self.trail.intent(context, operation, matricules=held)  # or no call at all
         started = time.perf_counter()
         try:
             response = self._client.send(operation, envelope, mode=context.mode)
             logs.note_upstream(status=response.status)
             result = _checked(self._client.parse(response))
         except GatewayError as error:
-            self._trace(context, operation, started, upstream_outcome(error), held)
+            self._trace(context, operation, started, upstream_outcome(error), held, intent)
             raise
-        self._trace(context, operation, started, result.code.value, held + involved(result))
+        matricules = held + involved(result)
+        self._trace(context, operation, started, result.code.value, matricules, intent)
         return result
 
     def _trace(
@@ -214,11 +217,17 @@ class InsService:
         started: float,
         outcome: str,
         matricules: tuple[str, ...],
+        intent: AuditRecord,
     ) -> None:
         seconds = time.perf_counter() - started
         logs.note_upstream(operation=operation.value, seconds=seconds)
         self.trail.upstream_call(
-            context, operation, seconds=seconds, outcome=outcome, matricules=matricules
+            context,
+            operation,
+            seconds=seconds,
+            outcome=outcome,
+            matricules=matricules,
+            intent=intent,
         )
 
     def _headers(self, operation: Operation, context: CallContext) -> list[etree._Element]:

@@ -1,9 +1,14 @@
 """The trace every teleservice call and every refused request leaves: audit journal and metrics.
 
-A record per upstream call, whatever its outcome (answer, fault, timeout),
-written before the answer goes back: if the journal cannot be written the
-request fails (:class:`JournalWriteFailed`), so no call is ever untraced.
-Matricules reach the journal only as keyed hashes (done by the journal).
+Write-ahead: before a request leaves for the teleservice, its *intent* record
+(message id, app, user, operation, the matricules the caller holds; outcome
+``unknown``) is committed; if that write fails, the call is not made
+(:class:`JournalWriteFailed`). Once the call ends, whatever its end (answer,
+fault, timeout), an *outcome* record completes it: a second record of the
+chain that names the intent (``ref_seq``, ``ref_hash``) and carries the same
+message id. A crash between the two leaves the intent alone: the call shows
+as outcome unknown, never as absent. Matricules reach the journal only as
+keyed hashes (done by the journal).
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from gateway.models import CallContext, InsResult, Operation
 from gateway.storage.audit import AuditEntry, AuditRecord
 
 log = logging.getLogger("gateway.audit")
+# The outcome of an intent record: the call may have left, nothing is known of its end.
+UNKNOWN = "unknown"
 
 # Errors that refuse a request before any teleservice call: each gets its record too.
 REFUSALS = (
@@ -55,6 +62,23 @@ class Trail:
         self._journal = journal
         self._metrics = metrics
 
+    def intent(
+        self, context: CallContext, operation: Operation, *, matricules: Iterable[str]
+    ) -> AuditRecord:
+        """Commit the record of a call about to leave; raises :class:`JournalWriteFailed`."""
+        return self._journal.append(
+            AuditEntry(
+                request_id=context.request_id,
+                message_id=context.message_id,
+                app=context.app,
+                user_id=context.user_id,
+                operation=operation.value,
+                cert_mode=context.mode.value,
+                outcome=UNKNOWN,
+                matricules=tuple(dict.fromkeys(matricules)),
+            )
+        )
+
     def upstream_call(
         self,
         context: CallContext,
@@ -63,22 +87,33 @@ class Trail:
         seconds: float,
         outcome: str,
         matricules: Iterable[str],
+        intent: AuditRecord,
     ) -> None:
+        """Complete ``intent`` with the call's outcome.
+
+        A failure here is logged, not raised: the call was made and its
+        answer is the caller's; the journal keeps showing it as outcome unknown.
+        """
         if self._metrics is not None:
             self._metrics.observe_upstream(operation.value, seconds, outcome)
-        self._journal.append(
-            AuditEntry(
-                request_id=context.request_id,
-                message_id=context.message_id,
-                app=context.app,
-                user_id=context.user_id,
-                operation=operation.value,
-                cert_mode=context.mode.value,
-                outcome=outcome,
-                latency_ms=round(seconds * 1000, 2),
-                matricules=tuple(dict.fromkeys(matricules)),
-            )
+        entry = AuditEntry(
+            request_id=context.request_id,
+            message_id=context.message_id,
+            app=context.app,
+            user_id=context.user_id,
+            operation=operation.value,
+            cert_mode=context.mode.value,
+            outcome=outcome,
+            latency_ms=round(seconds * 1000, 2),
+            matricules=tuple(dict.fromkeys(matricules)),
+            ref_seq=intent.seq,
+            ref_hash=intent.hash,
         )
+        try:
+            self._journal.append(entry)
+        except exc.JournalWriteFailed:
+            fields = {"request_id": context.request_id, "intent_seq": intent.seq}
+            logs.event(log, "call outcome not journaled", level=logging.ERROR, **fields)
 
     def refusal(
         self,

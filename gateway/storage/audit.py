@@ -20,10 +20,23 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, TextIO
 
-from sqlalchemy import ColumnElement, Row, Select, and_, insert, literal, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Select,
+    and_,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
 
 from gateway.exceptions import ConfigurationError, InvalidInput, JournalWriteFailed
-from gateway.storage.chain import GENESIS_HASH, AuditRecord, ChainReport, chain_break
+from gateway.storage.chain import PURGE_OPERATION, AuditRecord, ChainReport, ChainWalk
 from gateway.storage.database import Database
 from gateway.storage.schema import audit_head, audit_records
 
@@ -31,6 +44,9 @@ __all__ = ["AuditEntry", "AuditJournal", "AuditRecord", "ChainReport"]
 
 _TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width: text order is time order
 _MAX_LIMIT: Final = 100_000
+# An append waits at most this long for the head lock (PostgreSQL), like SQLite's busy timeout:
+# a caller told "not journaled" must never see its record committed later.
+LOCK_TIMEOUT_MS: Final = 5000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,6 +62,10 @@ class AuditEntry:
     cert_mode: str | None = None
     latency_ms: float | None = None
     matricules: tuple[str, ...] = field(default=(), repr=False)
+    client: str | None = None
+    count: int | None = None
+    ref_seq: int | None = None
+    ref_hash: str | None = None
 
 
 def _values(record: AuditRecord) -> dict[str, object]:
@@ -88,45 +108,91 @@ class AuditJournal:
         """
         try:
             with self._db.transaction() as conn:
-                head = conn.execute(
-                    select(audit_head).where(audit_head.c.id == 1).with_for_update()
-                ).one()
-                seq, prev_hash, records = head.last_seq, head.last_hash, []
-                for entry in entries:
-                    seq += 1
-                    record = self._record(entry, seq=seq, prev_hash=prev_hash)
-                    prev_hash = record.hash
-                    records.append(record)
-                conn.execute(insert(audit_records), [_values(r) for r in records])
-                conn.execute(
-                    update(audit_head)
-                    .where(audit_head.c.id == 1)
-                    .values(last_seq=seq, last_hash=prev_hash)
-                )
-            return records
+                if not self._db.is_sqlite:  # SQLite's busy timeout bounds the wait already
+                    conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'"))
+                return self._append_in(conn, entries)
         except Exception as error:
             raise JournalWriteFailed(f"audit record not written: {error}") from error
 
-    def verify(self) -> ChainReport:
+    def head(self) -> tuple[int, str]:
+        """The last ``seq`` and its hash: the anchor ops keep outside the database."""
+        with self._db.read() as conn:
+            head = conn.execute(select(audit_head).where(audit_head.c.id == 1)).one()
+        return int(head.last_seq), str(head.last_hash)
+
+    def purge(self, before: datetime) -> AuditRecord | None:
+        """Delete the records written before ``before``, leaving a record that vouches for them.
+
+        Only a prefix of the chain goes (every record up to the first one not
+        older than ``before``); the purge record appended after the head
+        carries the ``seq`` and hash of the last deleted record, which is what
+        the first remaining record's ``prev_hash`` links to, so :meth:`verify`
+        still checks the whole remaining chain. None when nothing was old enough.
+        """
+        cutoff = _as_text(before, "before")
+        with self._db.transaction() as conn:
+            head = conn.execute(
+                select(audit_head).where(audit_head.c.id == 1).with_for_update()
+            ).one()
+            first_kept = conn.execute(
+                select(func.min(audit_records.c.seq)).where(audit_records.c.time >= cutoff)
+            ).scalar()
+            last = conn.execute(
+                select(audit_records.c.seq, audit_records.c.hash)
+                .where(audit_records.c.seq < (first_kept or head.last_seq + 1))
+                .order_by(audit_records.c.seq.desc())
+                .limit(1)
+            ).first()
+            if last is None:
+                return None
+            deleted = conn.execute(delete(audit_records).where(audit_records.c.seq <= last.seq))
+            entry = AuditEntry(
+                request_id="audit-purge",
+                operation=PURGE_OPERATION,
+                outcome="purged",
+                count=deleted.rowcount,
+                ref_seq=last.seq,
+                ref_hash=last.hash,
+            )
+            return self._append_in(conn, [entry])[0]
+
+    def _append_in(self, conn: Connection, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
+        head = conn.execute(select(audit_head).where(audit_head.c.id == 1).with_for_update()).one()
+        seq, prev_hash, records = head.last_seq, head.last_hash, []
+        for entry in entries:
+            seq += 1
+            record = self._record(entry, seq=seq, prev_hash=prev_hash)
+            prev_hash = record.hash
+            records.append(record)
+        conn.execute(insert(audit_records), [_values(r) for r in records])
+        conn.execute(
+            update(audit_head).where(audit_head.c.id == 1).values(last_seq=seq, last_hash=prev_hash)
+        )
+        return records
+
+    def verify(self, *, expect: tuple[int, str] | None = None) -> ChainReport:
         """Walk the whole chain in ``seq`` order, recomputing every hash and link.
 
         Detects an edited record (its hash), a deleted or inserted one (the
         ``seq`` sequence and ``prev_hash`` links) and a truncated tail (the head).
+        A chain whose first records were purged starts where the purge record
+        (further on, inside the chain) says they ended. ``expect`` is an anchor
+        kept outside the database (``SEQ``, ``HASH``): the journal must still
+        hold that record with that hash, which a rewrite of the whole chain,
+        or a cut tail with a moved head, cannot fake.
         """
-        checked, last_hash = 0, GENESIS_HASH
+        walk = ChainWalk(expect)
         query = (
             select(audit_records).order_by(audit_records.c.seq).execution_options(yield_per=1000)
         )
         with self._db.read() as conn:
             with conn.execute(query) as rows:  # closes the server-side cursor on early return
                 for row in rows:
-                    record, expected = _from_row(row), checked + 1
-                    problem = chain_break(record, expected, last_hash)
-                    if problem is not None:
-                        broken = min(record.seq, expected)
-                        return ChainReport(False, checked, broken, problem, last_hash)
-                    checked, last_hash = record.seq, record.hash
+                    report = walk.step(_from_row(row))
+                    if report is not None:
+                        return report
             head = conn.execute(select(audit_head).where(audit_head.c.id == 1)).first()
+        checked, last_hash = walk.checked, walk.last_hash
         if head is None:
             return ChainReport(False, checked, checked + 1, "the audit head row is missing")
         if head.last_seq > checked:
@@ -135,7 +201,7 @@ class AuditJournal:
         if (head.last_seq, head.last_hash) != (checked, last_hash):
             reason = f"the head points at record {head.last_seq}, not at the last record {checked}"
             return ChainReport(False, checked, min(head.last_seq + 1, checked), reason, last_hash)
-        return ChainReport(True, checked, last_hash=last_hash)
+        return walk.finish()
 
     def search(
         self,
@@ -208,8 +274,19 @@ class AuditJournal:
             matricule_hashes=hashes,
             prev_hash=prev_hash,
             hash="",
+            client=entry.client,
+            count=entry.count,
+            ref_seq=entry.ref_seq,
+            ref_hash=entry.ref_hash,
         )
         return unhashed.with_hash()
+
+
+def _as_text(moment: datetime, name: str) -> str:
+    """A moment as stored in ``time`` (fixed-width UTC text, so text order is time order)."""
+    if moment.tzinfo is None:
+        raise InvalidInput(name, "must carry a timezone")
+    return moment.astimezone(UTC).strftime(_TIME_FORMAT)
 
 
 def _from_row(row: Row[Any]) -> AuditRecord:

@@ -6,7 +6,9 @@ and can check records from anywhere: the live tables or an export.
 ``hash = sha256(prev_hash + canonical JSON)``, where the canonical JSON holds
 every field except ``prev_hash`` and ``hash``, keys sorted, no spaces, ASCII
 only, ``matricule_hashes`` as a list; the first record's ``prev_hash`` is
-:data:`GENESIS_HASH` (64 zeros).
+:data:`GENESIS_HASH` (64 zeros). The fields added later (``client``,
+``count``, ``ref_seq``, ``ref_hash``) enter the canonical JSON only when set,
+so records written before they existed keep their hash.
 """
 
 from __future__ import annotations
@@ -17,7 +19,19 @@ from dataclasses import asdict, dataclass, replace
 
 from gateway.storage.schema import GENESIS_HASH
 
-__all__ = ["GENESIS_HASH", "AuditRecord", "ChainReport", "chain_break"]
+__all__ = [
+    "GENESIS_HASH",
+    "OPTIONAL_FIELDS",
+    "PURGE_OPERATION",
+    "AuditRecord",
+    "ChainReport",
+    "ChainWalk",
+    "chain_break",
+]
+
+OPTIONAL_FIELDS = ("client", "count", "ref_seq", "ref_hash")
+# The operation of the record a purge leaves behind (``ref_seq``/``ref_hash``: the last purged).
+PURGE_OPERATION = "audit-purge"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,11 +51,21 @@ class AuditRecord:
     matricule_hashes: tuple[str, ...]
     prev_hash: str
     hash: str
+    # Set only on some records (see docs/storage.md): the client address of an
+    # aggregated unauthenticated refusal, how many refusals it stands for, and the
+    # record this one refers to (the intent an outcome completes, the last purged one).
+    client: str | None = None
+    count: int | None = None
+    ref_seq: int | None = None
+    ref_hash: str | None = None
 
     def computed_hash(self) -> str:
         """The hash this record's content and ``prev_hash`` call for."""
         fields = asdict(self)
         del fields["hash"], fields["prev_hash"]
+        for name in OPTIONAL_FIELDS:
+            if fields[name] is None:
+                del fields[name]
         canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), allow_nan=False)
         return hashlib.sha256((self.prev_hash + canonical).encode("ascii")).hexdigest()
 
@@ -77,3 +101,48 @@ def chain_break(record: AuditRecord, expected_seq: int, prev_hash: str) -> str |
     if record.computed_hash() != record.hash:
         return "the record's content does not match its hash (edited)"
     return None
+
+
+class ChainWalk:
+    """What :meth:`AuditJournal.verify` knows while walking the chain record by record."""
+
+    def __init__(self, expect: tuple[int, str] | None) -> None:
+        self.expect = expect
+        self.checked, self.last_hash = 0, GENESIS_HASH
+        self.base: tuple[int, str] | None = None  # (seq, hash) the chain starts after, if purged
+        self.vouched = False
+        self.anchor_seen = False
+
+    def step(self, record: AuditRecord) -> ChainReport | None:
+        """None while the chain holds up to ``record``, else the report of the break."""
+        if self.checked == 0 and self.base is None and record.seq > 1:
+            self.base = (record.seq - 1, record.prev_hash)  # checked in finish()
+            self.checked, self.last_hash = self.base
+        expected = self.checked + 1
+        problem = chain_break(record, expected, self.last_hash)
+        if problem is not None:
+            broken = min(record.seq, expected)
+            return ChainReport(False, self.checked, broken, problem, self.last_hash)
+        if record.operation == PURGE_OPERATION and (record.ref_seq, record.ref_hash) == self.base:
+            self.vouched = True
+        if self.expect is not None and record.seq == self.expect[0]:
+            if record.hash != self.expect[1]:
+                reason = f"record {record.seq} does not have the anchored hash (rewritten)"
+                return ChainReport(False, self.checked, record.seq, reason, self.last_hash)
+            self.anchor_seen = True
+        self.checked, self.last_hash = record.seq, record.hash
+        return None
+
+    def finish(self) -> ChainReport:
+        """The report once every record was walked and the head matched."""
+        checked, last_hash = self.checked, self.last_hash
+        if self.base is not None and not self.vouched:
+            reason = f"records 1 to {self.base[0]} are missing and no purge record vouches for them"
+            return ChainReport(False, checked, 1, reason, last_hash)
+        if self.expect is not None and not self.anchor_seen and self.expect != self.base:
+            seq = self.expect[0]
+            purged = self.base is not None and seq <= self.base[0]
+            where = "was purged (check the export)" if purged else "is not in the journal"
+            reason = f"the anchored record {seq} {where}"
+            return ChainReport(False, checked, seq, reason, last_hash)
+        return ChainReport(True, checked, last_hash=last_hash)

@@ -1,9 +1,19 @@
 """Audit records from many threads, committed together: one transaction (one fsync) per batch.
 
 Each request thread still waits for its own record to be durable before it
-answers (a failed write fails the request), but concurrent requests share a
+goes on (a failed write fails the request), but concurrent requests share a
 commit instead of queueing on the database's write lock one by one. Under
 load this is the difference between ~1 fsync per request and ~1 per batch.
+
+What the caller is told is what the journal holds. A caller that gives up
+waiting (``wait_seconds``) withdraws its record: if the writer has not taken
+it yet, it is never written and the caller gets :class:`JournalWriteFailed`;
+if the writer already took it into a commit in flight, the caller waits for
+that commit (bounded by the database's own lock timeouts) and gets its real
+result. So "not journaled" never turns into a record written later, and a
+write-ahead intent that failed is a call that was not made. The queue is
+bounded (``max_queue``): past it, appends fail at once instead of piling up
+behind a stalled database.
 """
 
 from __future__ import annotations
@@ -17,31 +27,58 @@ from gateway.exceptions import JournalWriteFailed
 from gateway.storage.audit import AuditEntry, AuditJournal, AuditRecord
 
 MAX_BATCH = 256
+MAX_QUEUE = 4096
 WAIT_SECONDS = 10.0
+# How long a caller whose record is already in a commit waits for that commit to end.
+IN_FLIGHT_SECONDS = 60.0
+
+_Item = tuple[AuditEntry, "Future[AuditRecord]"]
 
 
 class GroupCommitJournal:
     """An :class:`AuditJournal` whose appends are batched by one writer thread per process."""
 
-    def __init__(self, journal: AuditJournal, *, wait_seconds: float = WAIT_SECONDS) -> None:
+    def __init__(
+        self,
+        journal: AuditJournal,
+        *,
+        wait_seconds: float = WAIT_SECONDS,
+        max_queue: int = MAX_QUEUE,
+    ) -> None:
         self._journal = journal
         self._wait = wait_seconds
-        self._queue: queue.SimpleQueue[tuple[AuditEntry, Future[AuditRecord]]] = queue.SimpleQueue()
+        self._queue: queue.Queue[_Item] = queue.Queue(maxsize=max_queue)
         self._writer: threading.Thread | None = None
         self._lock = threading.Lock()
+
+    @property
+    def journal(self) -> AuditJournal:
+        """The journal behind (reads: head, verify)."""
+        return self._journal
 
     def pseudonym(self, matricule: str) -> str:
         return self._journal.pseudonym(matricule)
 
     def append(self, entry: AuditEntry) -> AuditRecord:
-        """Queue ``entry`` and wait until it is committed, or raise :class:`JournalWriteFailed`."""
+        """Queue ``entry`` and wait until it is committed, or raise :class:`JournalWriteFailed`.
+
+        When this raises, the record is not in the journal and never will be.
+        """
         self._ensure_writer()
         done: Future[AuditRecord] = Future()
-        self._queue.put((entry, done))
+        try:
+            self._queue.put_nowait((entry, done))
+        except queue.Full:
+            raise JournalWriteFailed("audit writer queue full") from None
         try:
             return done.result(timeout=self._wait)
         except FutureTimeout:
-            raise JournalWriteFailed("audit record not written in time") from None
+            if done.cancel():  # the writer had not taken it: it will skip it
+                raise JournalWriteFailed("audit record not written in time") from None
+        try:  # already in a commit: its outcome is the record's outcome
+            return done.result(timeout=IN_FLIGHT_SECONDS)
+        except FutureTimeout:
+            raise JournalWriteFailed("audit commit still in flight: outcome unknown") from None
 
     def _ensure_writer(self) -> None:
         # Started on first use, so in the gunicorn worker after the fork, never before.
@@ -54,15 +91,23 @@ class GroupCommitJournal:
 
     def _write_forever(self) -> None:
         while True:
-            batch = [self._queue.get()]
+            batch = self._take([self._queue.get()])
             while len(batch) < MAX_BATCH:
                 try:
-                    batch.append(self._queue.get_nowait())
+                    batch = self._take([self._queue.get_nowait()], batch)
                 except queue.Empty:
                     break
-            self._commit(batch)
+            if batch:
+                self._commit(batch)
 
-    def _commit(self, batch: list[tuple[AuditEntry, Future[AuditRecord]]]) -> None:
+    @staticmethod
+    def _take(items: list[_Item], batch: list[_Item] | None = None) -> list[_Item]:
+        """Add to ``batch`` the items whose caller still waits (a withdrawn one is dropped)."""
+        batch = batch if batch is not None else []
+        batch.extend(item for item in items if item[1].set_running_or_notify_cancel())
+        return batch
+
+    def _commit(self, batch: list[_Item]) -> None:
         try:
             records = self._journal.append_many([entry for entry, _ in batch])
         except JournalWriteFailed as error:

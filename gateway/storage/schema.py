@@ -98,7 +98,12 @@ audit_records: Final = Table(
     Column("matricule_hashes", Text, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    Column("client", Text, nullable=True),
+    Column("count", Integer, nullable=True),
+    Column("ref_seq", _SEQ, nullable=True),
+    Column("ref_hash", String(64), nullable=True),
     Index("ix_audit_records_time", "time"),
+    Index("ix_audit_records_message_id", "message_id"),
     Index("ix_audit_records_app", "app"),
     Index("ix_audit_records_user_id", "user_id"),
 )

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from gateway.exceptions import JournalWriteFailed
 from gateway.storage.audit import AuditEntry, AuditJournal
 from gateway.storage.database import Database
 from gateway.storage.group_commit import GroupCommitJournal
+from gateway.storage.schema import audit_head
 
 KEY = b"group-commit-test-key"
 
@@ -52,3 +54,41 @@ def test_a_failed_commit_fails_every_caller(database: Database) -> None:
 
     with pytest.raises(JournalWriteFailed):
         front.append(_entry(1))
+
+
+def test_a_record_its_caller_gave_up_on_is_never_written(
+    database: Database, database_url: str
+) -> None:
+    """While another replica holds the journal's write lock: the record already in a
+    commit waits for it and is written; the one still queued is withdrawn when its
+    caller stops waiting, and is not written once the lock is free; a full queue
+    refuses at once."""
+    journal = AuditJournal(database, pseudonym_key=KEY)
+    front = GroupCommitJournal(journal, wait_seconds=0.5, max_queue=1)
+    replica = Database(database_url)
+    in_flight: list[object] = []
+
+    def append_first() -> None:
+        try:
+            in_flight.append(front.append(_entry(1)))
+        except JournalWriteFailed as error:
+            in_flight.append(error)
+
+    first = threading.Thread(target=append_first)
+    try:
+        with replica.transaction() as conn:
+            conn.execute(select(audit_head).with_for_update())  # SQLite: BEGIN IMMEDIATE
+            first.start()
+            time.sleep(1.5)  # the writer takes record 1 and waits for the lock
+            with pytest.raises(JournalWriteFailed, match="not written in time"):
+                front.append(_entry(2))
+            with pytest.raises(JournalWriteFailed, match="queue full"):
+                front.append(_entry(3))  # the withdrawn record 2 still holds the one slot
+        first.join(60)
+    finally:
+        replica.close()
+
+    assert [getattr(r, "seq", r) for r in in_flight] == [1]
+    assert front.append(_entry(4)).seq == 2
+    assert [r.request_id for r in journal.search()] == ["r-1", "r-4"]
+    assert journal.verify().ok

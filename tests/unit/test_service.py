@@ -14,9 +14,15 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
+from sqlalchemy import text
 
 from gateway import ns
-from gateway.exceptions import UpstreamBadResponse, UpstreamFault, UpstreamUnavailable
+from gateway.exceptions import (
+    JournalWriteFailed,
+    UpstreamBadResponse,
+    UpstreamFault,
+    UpstreamUnavailable,
+)
 from gateway.interfaces.answers import search_answer_json
 from gateway.mock.contract import validate_envelope
 from gateway.models import CallContext, CertificateMode, ResultCode, SoftwareIdentity, TraitsQuery
@@ -47,9 +53,14 @@ class RecordingTransport:
 
 
 @pytest.fixture
-def journal(tmp_path: Path) -> AuditJournal:
+def database(tmp_path: Path) -> Database:
     database = Database(f"sqlite:///{tmp_path / 'gateway.db'}")
     database.migrate()
+    return database
+
+
+@pytest.fixture
+def journal(database: Database) -> AuditJournal:
     return AuditJournal(database, pseudonym_key=b"unit-test-audit-key")
 
 
@@ -173,7 +184,24 @@ def test_every_upstream_call_is_journaled_with_hashed_matricules(
         )
 
     records = journal.search()
-    assert [r.outcome for r in records] == ["00", "upstream-unavailable"]
-    assert records[0].message_id == _context().message_id
-    assert journal.pseudonym(answer.result.ins.matricule) in records[0].matricule_hashes
+    # Each call: its intent (outcome unknown, written before sending), then its outcome.
+    outcomes = ["unknown", "00", "unknown", "upstream-unavailable"]
+    assert [r.outcome for r in records] == outcomes
+    assert (records[1].ref_seq, records[1].ref_hash) == (records[0].seq, records[0].hash)
+    assert (records[3].ref_seq, records[3].ref_hash) == (records[2].seq, records[2].hash)
+    assert records[0].message_id == records[1].message_id == _context().message_id
+    assert journal.pseudonym(answer.result.ins.matricule) in records[1].matricule_hashes
     assert journal.verify().ok
+
+
+def test_no_call_leaves_when_its_intent_cannot_be_journaled(
+    dev_pki: DevPki, journal: AuditJournal, database: Database
+) -> None:
+    transport = RecordingTransport()
+    service = _service(transport, dev_pki, signed=False, journal=journal)
+    with database.transaction() as conn:
+        conn.execute(text("DELETE FROM audit_head"))
+
+    with pytest.raises(JournalWriteFailed):
+        service.search_by_traits(QUERY, _context())
+    assert transport.sent == []

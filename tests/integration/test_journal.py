@@ -1,0 +1,174 @@
+"""The write-ahead journal across a crash: real gunicorn, the real slow mock, SQLite and PostgreSQL.
+
+A gateway is killed (SIGKILL, the whole process group) while the teleservice
+is still answering an interactive search and a batch job row; restarted on
+the same database, its journal holds both calls with the message ids the
+mock received, as outcome unknown (an intent no outcome record completes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from sqlalchemy import create_engine, text
+
+from gateway.pki.devpki import DevPki
+from gateway.storage import default_sqlite_url
+from tests.integration.conftest import (
+    APP,
+    GatewayServer,
+    MockServer,
+    cli,
+    gateway_env,
+    register_app,
+    start_mock,
+)
+from tests.integration.servers import CLI, LOOPBACK, ServerProcess, free_port
+
+pytestmark = pytest.mark.integration
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+LATENCY_MS = 15000
+SEARCH = {
+    "birth_name": "ADRTROIS",
+    "first_names": ["DOMINIQUE"],
+    "sex": "F",
+    "birth_date": "1997-02-26",
+    "birth_place": "2A020",
+}
+
+
+def start(dev_pki: DevPki, log_dir: Path, env: dict[str, str], key: str) -> GatewayServer:
+    port = free_port()
+    argv = [*CLI, "serve", "--bind", f"{LOOPBACK}:{port}", "--threads", "8"]
+    argv += ["--certfile", str(dev_pki.mock_server.pem), "--keyfile", str(dev_pki.mock_server.key)]
+    server = GatewayServer(
+        port, dev_pki.ca_bundle, ServerProcess(f"journal-{port}", argv, env, log_dir), key, env
+    )
+
+    def healthy() -> bool:
+        try:
+            url = server.base_url + "/healthz"
+            return server.session.get(url, verify=str(dev_pki.ca_bundle), timeout=1).ok
+        except requests.RequestException:
+            return False
+
+    server.process.wait_until(healthy)
+    return server
+
+
+@pytest.fixture(scope="module")
+def very_slow_mock(dev_pki: DevPki, log_dir: Path) -> Iterator[MockServer]:
+    server = start_mock(dev_pki, log_dir, MOCK_LATENCY_MS=str(LATENCY_MS))
+    yield server
+    server.process.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield default_sqlite_url(tmp_path / "journal.db")
+        return
+    schema = f"gw_journal_{secrets.token_hex(6)}"
+    admin = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 5})
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+def records(env: dict[str, str]) -> list[dict[str, Any]]:
+    """Every journal record, through the CLI (``audit search``)."""
+    out = cli(env, "audit", "search", "--limit", "100000")
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def wait_for(predicate: Any, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (found := predicate()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+    return found
+
+
+def test_a_call_cut_by_a_crash_stays_in_the_journal_as_outcome_unknown(
+    dev_pki: DevPki, log_dir: Path, very_slow_mock: MockServer, database_url: str
+) -> None:
+    env = gateway_env(
+        dev_pki,
+        very_slow_mock.url,
+        DATABASE_URL=database_url,
+        INSI_READ_TIMEOUT="30",
+        INSI_DEADLINE="40",
+        GATEWAY_JOB_WORKERS="1",
+        GATEWAY_JOB_LEASE_SECONDS="600",  # the row is not re-sent after the restart
+    )
+    key = register_app(env, APP, "--operations", "search,jobs", "--max-concurrent", "8")
+    first = start(dev_pki, log_dir, env, key)
+    job = first.session.post(
+        first.base_url + "/v1/jobs",
+        data=json.dumps({"local_id": "CRASH-1", **SEARCH}).encode(),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson"},
+        verify=str(first.ca_bundle),
+        timeout=30,
+    )
+    assert job.status_code == 202, job.text
+    job_request = f"job-{job.json()['job_id']}#1"
+    engine = create_engine(database_url)
+
+    def sent(count: int) -> bool:
+        with engine.connect() as conn:
+            query = text("SELECT count(*) FROM audit_records WHERE outcome = 'unknown'")
+            return conn.execute(query).scalar_one() == count
+
+    try:  # the row first: batch rows give way while an interactive call is in flight
+        wait_for(lambda: sent(1), 60)
+        search = threading.Thread(target=_search_until_killed, args=(first,), daemon=True)
+        search.start()
+        wait_for(lambda: sent(2), 60)
+    finally:
+        engine.dispose()
+    time.sleep(1.0)  # the requests are on the wire; the mock answers after LATENCY_MS
+    os.killpg(first.process.process.pid, signal.SIGKILL)
+    first.process.process.wait(10)
+    first.process.stop()
+    second = start(dev_pki, log_dir, env, key)
+    try:
+        journal = records(env)
+        intents = [r for r in journal if r["outcome"] == "unknown"]
+        received = wait_for(lambda: _mock_received(very_slow_mock, intents), LATENCY_MS / 1000 + 30)
+        verify = json.loads(cli(env, "audit", "verify"))
+    finally:
+        second.process.stop()
+
+    assert sorted(r["request_id"].startswith("job-") for r in intents) == [False, True]
+    assert {r["request_id"] for r in intents if r["request_id"].startswith("job-")} == {job_request}
+    for intent in intents:  # the call the mock received, journaled, its outcome unknown
+        assert intent["message_id"] in received
+        assert (intent["app"], intent["operation"]) == (APP, "rechercherInsAvecTraitsIdentite")
+        assert not [r for r in journal if r.get("ref_seq") == intent["seq"]], journal
+    assert verify["ok"] is True
+
+
+def _search_until_killed(server: GatewayServer) -> None:
+    with contextlib.suppress(requests.RequestException):  # killed during the call: expected
+        server.post("/v1/ins/search", SEARCH)
+
+
+def _mock_received(mock: MockServer, intents: list[dict[str, Any]]) -> set[str]:
+    logged = {entry["message_id"] for entry in mock.logged_requests()}
+    return logged if all(r["message_id"] in logged for r in intents) else set()
