@@ -159,7 +159,8 @@ def test_end_user_goes_into_the_vihf_and_the_journal(
         json.loads(line)
         for line in cli(gateway.env, "audit", "search", "--user", "nurse.martin").splitlines()
     ]
-    assert [r["request_id"] for r in records] == ["vihf-user"]
+    assert [r["request_id"] for r in records] == ["vihf-user", "vihf-user"]  # intent, outcome
+    assert [r["outcome"] for r in records] == ["unknown", "00"]
     assert records[0]["cert_mode"] == "INSI-MANU"
 
 
@@ -184,8 +185,8 @@ def test_every_call_kind_is_journaled_and_the_chain_holds(
     by_request: dict[str, list[str]] = {}
     for record in _journal(server):
         by_request.setdefault(record["request_id"], []).append(record["outcome"])
-    assert by_request["found"] == ["00"]
-    assert by_request["not-found"] == ["01", "01", "01", "01"]
+    assert by_request["found"] == ["unknown", "00"]  # each call: intent, then outcome
+    assert by_request["not-found"] == ["unknown", "01"] * 4
     assert by_request["invalid"] == ["invalid-input"]
     assert by_request["no-key"] == ["unauthorized"]
     assert by_request["fictive"] == ["identity-not-eligible"]
