@@ -17,6 +17,7 @@ from gateway.admin import add_commands
 from gateway.exceptions import ConfigurationError, GatewayError
 from gateway.interfaces.answers import search_answer_json
 from gateway.interfaces.problems import problem_document
+from gateway.pki.cards_cli import add_card_commands
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -106,9 +107,11 @@ def _mock(args: argparse.Namespace) -> int:
 
 
 def _dev_pki(args: argparse.Namespace) -> int:
+    from gateway.pki.devcards import generate_dev_cards
     from gateway.pki.devpki import generate_dev_pki
 
     pki = generate_dev_pki(Path(args.directory))
+    generate_dev_cards(pki.directory)  # the test CPS cards of CPx mode
     files = {k: v for k, v in asdict(pki).items() if k != "passphrase"}
     print(json.dumps(files, indent=2, default=str))
     return 0
@@ -223,6 +226,7 @@ def _parser() -> argparse.ArgumentParser:
     submit.add_argument("--ca-bundle", help="CA bundle verifying an HTTPS gateway")
     submit.set_defaults(run=_jobs_submit)
     add_commands(commands)
+    add_card_commands(commands)
     return parser
 
 

@@ -17,6 +17,16 @@ clear) and inherit from a builtin where callers may reasonably catch that.
     ├── IdentityNotEligible                     local identity flagged doubtful/fictitious
     ├── AuthenticationFailed (PermissionError)  missing, unknown or revoked API key
     ├── OperationForbidden (PermissionError)    the application may not use this operation
+    │   └── ModeForbidden                       ... nor this mode (CPx card or certificate)
+    ├── AssertionRefused (PermissionError)      a CPx card assertion failed a check (``check``)
+    │   ├── AssertionMalformed                  not base64, not UTF-8 XML, not a saml:Assertion
+    │   ├── AssertionUnsigned                   no signature at all
+    │   ├── AssertionSignatureInvalid           altered after signing
+    │   ├── AssertionUntrusted                  card certificate not from INSI_CPX_CA
+    │   ├── AssertionIssuerMismatch             Issuer is not the card certificate's DN
+    │   ├── AssertionExpired                    too old, not yet valid or past NotOnOrAfter
+    │   ├── AssertionUserMismatch               NameID differs from X-User-Id
+    │   └── AssertionWrapped                    several assertions, or the signature covers another
     ├── RateLimited                             over the application's request rate
     │   └── ConcurrencyExceeded                 over its concurrent requests
     ├── ConfigurationError                      settings unusable (startup only)
@@ -87,6 +97,62 @@ class OperationForbidden(GatewayError, PermissionError):
         super().__init__(f"application {app!r} is not allowed the operation {operation!r}")
         self.app = app
         self.operation = operation
+
+
+class ModeForbidden(OperationForbidden):
+    """The application is not allowed this mode: ``mode`` is ``cpx`` or ``certificate``."""
+
+    def __init__(self, app: str, mode: str) -> None:
+        super().__init__(app, mode)
+        self.mode = mode
+        self.message = f"application {app!r} is not allowed the {mode} mode"
+        self.args = (self.message,)
+
+
+class AssertionRefused(GatewayError, PermissionError):
+    """A card-signed (CPx) assertion failed a check before relaying; nothing was sent.
+
+    ``check`` names the check (the problem type's slug ends with it); the
+    message says why without quoting the assertion.
+    """
+
+    check = "refused"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"card assertion refused ({self.check}): {reason}")
+        self.reason = reason
+
+
+class AssertionMalformed(AssertionRefused):
+    check = "malformed"
+
+
+class AssertionUnsigned(AssertionRefused):
+    check = "unsigned"
+
+
+class AssertionSignatureInvalid(AssertionRefused):
+    check = "signature-invalid"
+
+
+class AssertionUntrusted(AssertionRefused):
+    check = "untrusted"
+
+
+class AssertionIssuerMismatch(AssertionRefused):
+    check = "issuer-mismatch"
+
+
+class AssertionExpired(AssertionRefused):
+    check = "expired"
+
+
+class AssertionUserMismatch(AssertionRefused):
+    check = "user-mismatch"
+
+
+class AssertionWrapped(AssertionRefused):
+    check = "wrapped"
 
 
 class RateLimited(GatewayError):

@@ -41,6 +41,34 @@ PROBLEMS: Final[dict[type[exc.GatewayError], ProblemKind]] = {
         401, "unauthorized", "Missing or wrong API key", "Client"
     ),
     exc.OperationForbidden: ProblemKind(403, "forbidden", "Operation not allowed", "Client"),
+    exc.ModeForbidden: ProblemKind(403, "mode-forbidden", "Mode not allowed", "Client"),
+    exc.AssertionRefused: ProblemKind(
+        403, "assertion-refused", "Card assertion refused", "Client"
+    ),
+    exc.AssertionMalformed: ProblemKind(
+        400, "assertion-malformed", "Card assertion unreadable", "Client"
+    ),
+    exc.AssertionUnsigned: ProblemKind(
+        403, "assertion-unsigned", "Card assertion not signed", "Client"
+    ),
+    exc.AssertionSignatureInvalid: ProblemKind(
+        403, "assertion-signature-invalid", "Card assertion signature invalid", "Client"
+    ),
+    exc.AssertionUntrusted: ProblemKind(
+        403, "assertion-untrusted", "Card certificate not trusted", "Client"
+    ),
+    exc.AssertionIssuerMismatch: ProblemKind(
+        403, "assertion-issuer-mismatch", "Card assertion issuer mismatch", "Client"
+    ),
+    exc.AssertionExpired: ProblemKind(
+        403, "assertion-expired", "Card assertion expired or not yet valid", "Client"
+    ),
+    exc.AssertionUserMismatch: ProblemKind(
+        403, "assertion-user-mismatch", "Card assertion for another user", "Client"
+    ),
+    exc.AssertionWrapped: ProblemKind(
+        403, "assertion-wrapped", "Card assertion wrapped or repeated", "Client"
+    ),
     exc.RateLimited: ProblemKind(429, "rate-limited", "Too many requests", "Client"),
     exc.ConcurrencyExceeded: ProblemKind(
         429, "too-many-concurrent", "Too many concurrent requests", "Client"
@@ -105,6 +133,8 @@ def _extensions(error: BaseException) -> dict[str, Any]:
         return {"field": error.field, "reason": error.reason}
     if isinstance(error, exc.RateLimited | exc.UpstreamBusy | exc.QuotaUnavailable):
         return {"retry_after": error.retry_after}
+    if isinstance(error, exc.AssertionRefused):
+        return {"check": error.check, "reason": error.reason}
     if isinstance(error, exc.IdentityNotEligible):
         return {"flags": list(error.flags)}
     if isinstance(error, exc.UpstreamFault):
