@@ -188,7 +188,7 @@ def test_the_test_assertion_verifies_with_xmlsec1(
     assert xmlsec1, "xmlsec1 (Debian package xmlsec1) is required; scripts/test installs it"
     document = tmp_path / "assertion.xml"
     document.write_bytes(valid)
-    result = subprocess.run(  # noqa: S603 - fixed argv, our own files
+    result = subprocess.run(
         [
             xmlsec1,
             "--verify",
