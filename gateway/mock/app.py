@@ -22,6 +22,7 @@ import socket
 import struct
 import threading
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +34,7 @@ from werkzeug.wrappers import Request, Response
 
 from gateway.exceptions import MalformedRequest, XmlRejected
 from gateway.mock import responses
+from gateway.mock.card_check import verify_card_assertion
 from gateway.mock.contract import ContractViolation, validate_envelope
 from gateway.mock.personas import Persona, search_by_traits, search_by_vitale
 from gateway.mock.requests import (
@@ -221,7 +223,8 @@ class MockApp:
         return Response(xml, status=500, content_type=SOAP_RESPONSE_TYPE)
 
     def _process(self, exchange: _Exchange, parsed: SoapRequest | responses.Fault) -> bytes:
-        if exchange.peer.common_name not in ALLOWED_CLIENT_CNS:
+        cpx = self._settings.auth is AuthMode.CPX  # no client certificate on the CPx endpoint
+        if not cpx and exchange.peer.common_name not in ALLOWED_CLIENT_CNS:
             raise _FaultError(
                 responses.access_denied(
                     "niveau d'acces insuffisant: certificat client non habilite"
@@ -230,6 +233,7 @@ class MockApp:
         if not isinstance(parsed, SoapRequest):
             raise _FaultError(parsed)
         self._check_contract(exchange.raw)
+        self._capture(exchange.raw)
         self._authenticate(exchange, parsed)
         if parsed.idam not in self._settings.allowed_idam:
             reason = "numero d'autorisation du logiciel (IDAM) inconnu"
@@ -251,9 +255,21 @@ class MockApp:
         except ContractViolation as exc:
             raise _FaultError(responses.malformed(f"contrat INSi non respecte: {exc}")) from None
 
+    def _capture(self, envelope: bytes) -> None:
+        """``MOCK_CAPTURE_DIR`` (tests only): keep the envelope exactly as it arrived."""
+        if self._settings.capture_dir is None:
+            return
+        path = self._settings.capture_dir / f"{uuid.uuid4().hex}.xml"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(envelope)
+
     def _authenticate(self, exchange: _Exchange, request: SoapRequest) -> None:
         """A VIHF, when present, must verify; its absence is fine only with ``MOCK_AUTH=tls``."""
         if not request.security and self._settings.auth is AuthMode.TLS:
+            return
+        if self._settings.auth is AuthMode.CPX and self._settings.cpx_ca is not None:
+            self._authenticate_card(exchange, request, self._settings.cpx_ca)
             return
         try:
             claims = verify_vihf(
@@ -267,6 +283,20 @@ class MockApp:
         exchange.vihf_subject = claims.subject
         exchange.vihf_qualifier = claims.name_qualifier
         exchange.vihf_sector = claims.attributes[ATTR_ACTIVITY_SECTOR][0]
+
+    def _authenticate_card(
+        self, exchange: _Exchange, request: SoapRequest, card_ca: Path
+    ) -> None:
+        """CPx: the card-signed assertion must verify against the card CAs and be unexpired."""
+        try:
+            claims = verify_card_assertion(
+                request.security, ca_bundle=card_ca, now=datetime.now(UTC)
+            )
+        except VihfRejectedError as exc:
+            reason = f"assertion CPx invalide: {exc.reason}"
+            raise _FaultError(responses.vihf_rejected(reason)) from None
+        exchange.signed = True
+        exchange.vihf_subject = claims.subject
 
     def _search(self, exchange: _Exchange, request: SoapRequest) -> tuple[Persona, ...]:
         try:

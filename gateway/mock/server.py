@@ -20,7 +20,7 @@ from pathlib import Path
 
 from gateway.exceptions import ConfigurationError
 from gateway.mock.app import MockApp, create_mock_app
-from gateway.mock.settings import CA_BUNDLE_NAME, MockSettings
+from gateway.mock.settings import CA_BUNDLE_NAME, AuthMode, MockSettings
 from gateway.serving import run
 
 SERVER_CERT_NAME = "mock-server.pem"
@@ -32,8 +32,12 @@ def build_app(pki_dir: Path) -> MockApp:
     return create_mock_app(MockSettings.from_env(os.environ, pki_dir=pki_dir))
 
 
-def tls_options(pki_dir: Path) -> dict[str, object]:
-    """gunicorn TLS settings: server cert+chain, clear key, client cert required from the dev CA."""
+def tls_options(pki_dir: Path, *, client_certificate: bool = True) -> dict[str, object]:
+    """gunicorn TLS settings: server cert+chain, clear key, client cert required from the dev CA.
+
+    ``client_certificate=False`` is the CPx endpoint: server-authenticated TLS only,
+    the caller is authenticated by the card-signed assertion.
+    """
     paths = {name: pki_dir / name for name in (SERVER_CERT_NAME, SERVER_KEY_NAME, CA_BUNDLE_NAME)}
     missing = [name for name, path in paths.items() if not path.is_file()]
     if missing:
@@ -42,14 +46,14 @@ def tls_options(pki_dir: Path) -> dict[str, object]:
         "certfile": str(paths[SERVER_CERT_NAME]),
         "keyfile": str(paths[SERVER_KEY_NAME]),
         "ca_certs": str(paths[CA_BUNDLE_NAME]),
-        "cert_reqs": int(ssl.CERT_REQUIRED),
+        "cert_reqs": int(ssl.CERT_REQUIRED if client_certificate else ssl.CERT_NONE),
     }
 
 
 def serve_mock(*, bind: str, pki_dir: Path, workers: int = 1, threads: int = 8) -> None:
     """Serve the mock on ``bind`` until SIGTERM/SIGINT (fails fast if the PKI is incomplete)."""
     pki_dir = pki_dir.resolve()
-    MockSettings.from_env(os.environ, pki_dir=pki_dir)  # refuse bad MOCK_* before forking
+    settings = MockSettings.from_env(os.environ, pki_dir=pki_dir)  # refuse bad MOCK_* early
     options = {
         "bind": [bind],
         "workers": workers,
@@ -57,7 +61,7 @@ def serve_mock(*, bind: str, pki_dir: Path, workers: int = 1, threads: int = 8) 
         "accesslog": "-",
         "errorlog": "-",
         "proc_name": "insi-mock",
-        **tls_options(pki_dir),
+        **tls_options(pki_dir, client_certificate=settings.auth is not AuthMode.CPX),
     }
     run(functools.partial(build_app, pki_dir), options)
 

@@ -7,7 +7,13 @@ shared across the fork.
 
 =====================  ==========================================================
 ``MOCK_AUTH``          ``vihf`` (default): a signed VIHF is required; ``tls``: mutual
-                       TLS alone is enough (a VIHF, when sent, is still verified)
+                       TLS alone is enough (a VIHF, when sent, is still verified);
+                       ``cpx``: the CPx endpoint: server-only TLS, a card-signed
+                       assertion verified against ``MOCK_CPX_CA`` is required
+``MOCK_CPX_CA``        card CA bundle of ``MOCK_AUTH=cpx`` (default: the dev PKI's
+                       ``cards/card-ca-bundle.pem``)
+``MOCK_CAPTURE_DIR``   test only: write each received envelope there (0600), so a
+                       test can re-verify what arrived; never set it in a shared place
 ``MOCK_ALLOWED_IDAM``  comma-separated accepted ``ContexteLPS/LPS/IDAM`` values
                        (default ``INSI-GW-DEV-IDAM``)
 ``MOCK_RESPONSE_STYLE``  ``plain`` (default) or ``variant`` serialisation of answers
@@ -32,6 +38,7 @@ from gateway.exceptions import ConfigurationError
 
 DEFAULT_ALLOWED_IDAM = "INSI-GW-DEV-IDAM"
 CA_BUNDLE_NAME = "ca-bundle.pem"
+CPX_CA_BUNDLE_NAME = "cards/card-ca-bundle.pem"
 
 _E = TypeVar("_E", bound=enum.Enum)
 
@@ -41,6 +48,7 @@ class AuthMode(enum.StrEnum):
 
     VIHF = "vihf"
     TLS = "tls"
+    CPX = "cpx"
 
 
 class ResponseStyle(enum.StrEnum):
@@ -75,6 +83,8 @@ class MockSettings:
     seed: int | None = None
     request_log: Path | None = None
     contract_dir: Path | None = None
+    cpx_ca: Path | None = None
+    capture_dir: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, pki_dir: Path) -> MockSettings:
@@ -95,7 +105,19 @@ class MockSettings:
             seed=read.optional_int("MOCK_SEED"),
             request_log=Path(raw) if (raw := env.get("MOCK_REQUEST_LOG", "").strip()) else None,
             contract_dir=Path(raw) if (raw := env.get("MOCK_CONTRACT_DIR", "").strip()) else None,
+            cpx_ca=_cpx_ca(env, pki_dir),
+            capture_dir=Path(raw) if (raw := env.get("MOCK_CAPTURE_DIR", "").strip()) else None,
         )
+
+
+def _cpx_ca(env: Mapping[str, str], pki_dir: Path) -> Path | None:
+    """The card CA bundle of ``MOCK_AUTH=cpx`` (required in that mode, ignored otherwise)."""
+    if env.get("MOCK_AUTH", "").strip().lower() != AuthMode.CPX.value:
+        return None
+    path = Path(env.get("MOCK_CPX_CA", "").strip() or pki_dir / CPX_CA_BUNDLE_NAME)
+    if not path.is_file():
+        raise ConfigurationError("MOCK_CPX_CA", f"card CA bundle not found: {path}")
+    return path
 
 
 class _Reader:

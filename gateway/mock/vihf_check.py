@@ -69,6 +69,7 @@ class VihfClaims:
     subject: str | None
     attributes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     name_qualifier: str | None = None
+    not_on_or_after: str | None = None  # Conditions/@NotOnOrAfter as sent (xsd:dateTime)
 
 
 def verify_vihf(
@@ -81,6 +82,19 @@ def verify_vihf(
 
     Raises :class:`VihfRejectedError` saying why (never echoing the content).
     """
+    assertion, assertion_id = single_assertion(security)
+    signed, signature, signer_key = verified(assertion, assertion_id, ca_bundle)
+    if client_public_key is not None and signer_key != client_public_key:
+        raise VihfRejectedError("the VIHF is not signed with the TLS client certificate's key")
+    claims = read_claims(signed, assertion_id, signer_key)
+    check_issuer(signed, signing_certificate(signature, signer_key))
+    check_subject(claims, NAME_QUALIFIERS)
+    check_establishment_attributes(claims)
+    return claims
+
+
+def single_assertion(security: tuple[etree._Element, ...]) -> tuple[etree._Element, str]:
+    """The one ``saml:Assertion`` (and its ID) of the one ``wsse:Security`` header."""
     if len(security) != 1:
         raise VihfRejectedError(f"expected one wsse:Security header, found {len(security)}")
     assertions = list(security[0].iter(_ASSERTION))
@@ -93,14 +107,7 @@ def verify_vihf(
     assertion_id = assertion.get("ID")
     if not assertion_id:
         raise VihfRejectedError("the saml:Assertion has no ID")
-    signed, signature, signer_key = verified(assertion, assertion_id, ca_bundle)
-    if client_public_key is not None and signer_key != client_public_key:
-        raise VihfRejectedError("the VIHF is not signed with the TLS client certificate's key")
-    claims = read_claims(signed, assertion_id, signer_key)
-    check_issuer(signed, signing_certificate(signature, signer_key))
-    check_subject(claims, NAME_QUALIFIERS)
-    check_establishment_attributes(claims)
-    return claims
+    return assertion, assertion_id
 
 
 def verified(
@@ -201,7 +208,13 @@ def read_claims(signed: etree._Element, assertion_id: str, signer_key: bytes) ->
         subject=_text(name_id),
         attributes=attributes,
         name_qualifier=None if name_id is None else name_id.get("NameQualifier"),
+        not_on_or_after=_not_on_or_after(signed),
     )
+
+
+def _not_on_or_after(signed: etree._Element) -> str | None:
+    conditions = signed.find(ns.qname(ns.SAML2, "Conditions"))
+    return conditions.get("NotOnOrAfter") if conditions is not None else None
 
 
 def _text(element: etree._Element | None) -> str | None:
