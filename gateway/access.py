@@ -11,9 +11,10 @@ import hashlib
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+from gateway.cards import CardGate
 from gateway.exceptions import AuthenticationFailed, InvalidInput, OperationForbidden
 from gateway.jobs.priority import InteractiveGate
 from gateway.models import CallContext
@@ -51,8 +52,10 @@ class Gatekeeper:
         *,
         quotas: Admission | None = None,
         interactive: InteractiveGate | None = None,
+        cards: CardGate | None = None,
     ) -> None:
         self._registry = registry
+        self.cards = cards or CardGate(None)
         self._quotas: Admission = quotas or QuotaGate()
         self.interactive = interactive or InteractiveGate()
         self._known: dict[str, tuple[App, float]] = {}  # key digest -> (app, cached until)
@@ -91,6 +94,13 @@ class Gatekeeper:
             raise OperationForbidden(app.name, operation)
         with self._quotas.admit(app), self.interactive.interactive():
             yield
+
+
+    def context(
+        self, request_id: str, app: App, user_id: str | None, assertions: Sequence[str] = ()
+    ) -> CallContext:
+        """The call's context: certificate mode, or CPx mode when a card assertion came."""
+        return self.cards.context(interactive_context(request_id, app, user_id), app, assertions)
 
 
 def interactive_context(request_id: str, app: App, user_id: str | None) -> CallContext:

@@ -34,6 +34,7 @@ def _app_json(app: App) -> dict[str, Any]:
         "max_concurrent": app.max_concurrent,
         "cert_mode": app.cert_mode.value,
         "activity_sector": app.activity_sector or DEFAULT_ACTIVITY_SECTOR,
+        "modes": sorted(app.modes),
         "revoked": app.revoked,
         "created_at": app.created_at.isoformat(),
     }
@@ -50,6 +51,7 @@ def _apps(args: argparse.Namespace) -> int:
             max_concurrent=args.max_concurrent,
             cert_mode=CertificateMode(args.cert_mode),
             activity_sector=args.activity_sector,
+            modes=frozenset(args.modes.split(",")),
         )
         print(json.dumps({**_app_json(app), "api_key": key}, indent=2))
         print("The API key is shown once: store it in the application's secrets.", file=sys.stderr)
@@ -136,6 +138,12 @@ def add_commands(commands: Any) -> None:
         default=None,
         help="TRE_R02 SecteurActivite code sent as the VIHF secteurActivite "
         f"(default {DEFAULT_ACTIVITY_SECTOR}, public hospital); see docs/vihf.md",
+    )
+    add.add_argument(
+        "--modes",
+        default="certificate",
+        help="comma-separated: certificate (the establishment certificate signs), "
+        "cpx (the application relays its users' card-signed assertions), or both",
     )
     apps_sub.add_parser("list", help="every application (never their keys)")
     for verb, text in (

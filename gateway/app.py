@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from flask import Flask, Response, current_app, jsonify
@@ -18,6 +18,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from gateway import logs, safety
 from gateway.access import Gatekeeper
+from gateway.cards import CardGate
 from gateway.exceptions import ConfigurationError, StorageError
 from gateway.interfaces import jobs_api, json_api
 from gateway.interfaces.soap import soap_wsgi_apps
@@ -26,6 +27,7 @@ from gateway.jobs.runner import JobRunner
 from gateway.metrics import InFlight, Metrics
 from gateway.models import CertificateMode, SoftwareIdentity
 from gateway.pki.credentials import Credential, load_ca_bundle, load_credential
+from gateway.protocol.cpx import CardAssertionPolicy
 from gateway.protocol.signing import VihfSigner
 from gateway.proxies import TrustedProxies
 from gateway.quotas import Admission, QuotaGate
@@ -125,6 +127,7 @@ def build_runtime(settings: Settings) -> Runtime:
             endpoint=settings.upstream_url,
             transports=_transports(settings, credentials, resilience),
             max_response_bytes=settings.max_response_bytes,
+            cpx=_cpx_route(settings, metrics),
         ),
         signers=(
             {mode: VihfSigner(credential) for mode, credential in credentials.items()}
@@ -147,6 +150,7 @@ def build_runtime(settings: Settings) -> Runtime:
         AppRegistry(database),
         quotas=quotas,
         interactive=InteractiveGate(settings.jobs.interactive_threshold),
+        cards=CardGate(_card_policy(settings)),
     )
     return Runtime(
         settings, database, service, gatekeeper, metrics, resilience, credentials, rate_wait
@@ -188,6 +192,31 @@ def _transports(
         )
         for mode, credential in credentials.items()
     }
+
+
+def _cpx_route(settings: Settings, metrics: Metrics) -> tuple[str, Transport] | None:
+    """The CPx endpoint and its server-authenticated transport, with its own breaker, retry
+    budget and concurrency bound: one endpoint's outage does not open the other's circuit."""
+    if settings.cpx is None:
+        return None
+    transport = MutualTlsTransport(
+        None,
+        ca_bundle=settings.upstream_ca,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        max_response_bytes=settings.max_response_bytes,
+    )
+    resilience = Resilience(settings.resilience, on_retry=metrics.retries.inc)
+    return settings.cpx.url, ResilientTransport(transport, resilience)
+
+
+def _card_policy(settings: Settings) -> CardAssertionPolicy | None:
+    if settings.cpx is None:
+        return None
+    load_ca_bundle(settings.cpx.card_ca, setting="INSI_CPX_CA")  # unusable bundle: refuse to start
+    return CardAssertionPolicy(
+        ca_bundle=settings.cpx.card_ca, max_age=timedelta(seconds=settings.cpx.max_age)
+    )
 
 
 def create_app(env: Mapping[str, str] | None = None) -> Flask:

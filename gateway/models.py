@@ -10,6 +10,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gateway.protocol.cpx import CardAssertion
 
 
 class Operation(enum.StrEnum):
@@ -152,6 +156,13 @@ class CallContext:
     # Called with the wsa:MessageID right before each upstream send (batch jobs pace
     # themselves and record what they sent with it); may raise to send nothing.
     before_send: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
+    # CPx mode: the professional's checked card assertion, relayed as received (never logged).
+    card: CardAssertion | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def channel(self) -> str:
+        """How the call authenticates upstream: ``CPX``, or the certificate mode's value."""
+        return "CPX" if self.card is not None else self.mode.value
 
 
 @dataclass(frozen=True, slots=True)

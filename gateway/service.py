@@ -3,6 +3,8 @@
 Outgoing steps happen in a fixed order: body, then context headers
 (WS-Addressing, ``ContexteLPS``, ``ContexteBAM``), then the VIHF assertion is
 built and signed, last, and only then is the envelope serialised and sent.
+In CPx mode nothing is signed here: the professional's card-signed assertion,
+already checked, replaces a marker in the serialised envelope, byte for byte.
 Interfaces (JSON, SOAP, CLI) only translate to and from this module.
 """
 
@@ -42,6 +44,7 @@ from gateway.models import (
     VitaleQuery,
 )
 from gateway.protocol.bodies import traits_search_body, vitale_search_body
+from gateway.protocol.cpx_relay import relay_security_header, splice_assertion
 from gateway.protocol.headers import build_headers
 from gateway.protocol.signing import VihfSigner, security_header
 from gateway.protocol.vihf import build_assertion
@@ -195,12 +198,16 @@ class InsService:
     ) -> InsResult:
         """One upstream call, journaled ahead (``held``: matricules the caller sent)."""
         envelope = self._client.envelope(operation, body, self._headers(operation, context))
+        if context.card is not None:  # CPx: the professional's assertion, byte for byte
+            envelope = splice_assertion(envelope, context.message_id, context.card.relayed)
         if context.before_send is not None:
             context.before_send(context.message_id)
         intent = self.trail.intent(context, operation, matricules=held)  # or no call at all
         started = time.perf_counter()
         try:
-            response = self._client.send(operation, envelope, mode=context.mode)
+            response = self._client.send(
+                operation, envelope, mode=context.mode, cpx=context.card is not None
+            )
             logs.note_upstream(status=response.status)
             result = _checked(self._client.parse(response))
         except GatewayError as error:
@@ -232,8 +239,11 @@ class InsService:
 
     def _headers(self, operation: Operation, context: CallContext) -> list[etree._Element]:
         now = self._clock()
-        headers = build_headers(operation, context, self._software, emitter=self._emitter, now=now)
-        if self._signers:
+        emitter = context.card.name_id if context.card is not None else self._emitter
+        headers = build_headers(operation, context, self._software, emitter=emitter, now=now)
+        if context.card is not None:  # relayed as received, never re-signed (protocol.cpx)
+            headers.insert(0, relay_security_header(context.message_id))
+        elif self._signers:
             headers.insert(0, self._signed_security(context, now))
         return headers
 

@@ -57,6 +57,44 @@ UPSTREAM_PRESETS = {
 }
 
 
+# INSI_ENV presets of the CPx entry point: server-authenticated TLS, the professional's
+# card-signed assertion authenticates (check them against the CNAM's current documentation).
+CPX_PRESETS = {
+    "mock": "https://127.0.0.1:8444/lps",
+    "qualification": "https://qualiflps.services-ps.ameli.fr:443/lps",
+    "production": "https://services-ps.ameli.fr:443/lps",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CpxSettings:
+    """CPx mode: where card-signed calls go and which card CAs and ages are accepted."""
+
+    url: str
+    card_ca: Path
+    max_age: float
+    """Seconds an assertion stays acceptable after its ``IssueInstant``."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> CpxSettings | None:
+        """None (CPx mode off) unless ``INSI_CPX_CA`` names the card CA bundle."""
+        reader = _EnvReader(env)
+        if not env.get("INSI_CPX_CA", "").strip():
+            if env.get("INSI_CPX_URL", "").strip():
+                raise ConfigurationError("INSI_CPX_CA", "is required when INSI_CPX_URL is set")
+            return None
+        preset = env.get("INSI_ENV", "").strip().lower()
+        if env.get("INSI_CPX_URL", "").strip() or preset not in CPX_PRESETS:
+            url = reader.https_url("INSI_CPX_URL")
+        else:
+            url = CPX_PRESETS[preset]
+        return cls(
+            url=url,
+            card_ca=reader.path("INSI_CPX_CA"),
+            max_age=reader.positive_float("INSI_CPX_MAX_AGE", 600.0),
+        )
+
+
 class SigningMode(enum.StrEnum):
     """``INSI_SIGNING``: ``vihf`` signs a SAML assertion in ``wsse:Security``; ``none`` omits it."""
 
@@ -133,6 +171,7 @@ class Settings:
     max_response_bytes: int
     log_level: str
     trusted_proxies: tuple[Network, ...] = ()
+    cpx: CpxSettings | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -185,6 +224,7 @@ class Settings:
             trusted_proxies=parse_networks(
                 env.get("GATEWAY_TRUSTED_PROXIES", ""), setting="GATEWAY_TRUSTED_PROXIES"
             ),
+            cpx=CpxSettings.from_env(env),
         )
 
 

@@ -17,7 +17,7 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from gateway import logs
-from gateway.access import Gatekeeper, interactive_context, presented_key, user_id
+from gateway.access import Gatekeeper, presented_key, user_id
 from gateway.exceptions import GatewayError, MalformedRequest
 from gateway.ins.queries import search_query, verify_query, vitale_query
 from gateway.interfaces import fhir
@@ -85,8 +85,17 @@ def _json_object() -> dict[str, Any]:
     return _as_object(_json_payload())
 
 
+ASSERTION_HEADER = "X-INSi-Assertion"
+"""CPx mode: base64 of the card-signed SAML assertion the professional's workstation produced."""
+
+
 def _context() -> CallContext:
-    return interactive_context(g.request_id, g.app, g.user_id)
+    gate: Gatekeeper = current_app.extensions["insi_gatekeeper"]
+    context = gate.context(
+        g.request_id, g.app, g.user_id, request.headers.getlist(ASSERTION_HEADER)
+    )
+    g.user_id = context.user_id  # CPx: the professional the card names, for refusals too
+    return context
 
 
 def _answer(body: dict[str, Any], outcome: str) -> Response:

@@ -29,6 +29,9 @@ from gateway.storage.schema import apps
 
 # What an app may be allowed to do; routes check ``operation in app.operations``.
 OPERATIONS: Final = frozenset({"search", "search_vitale", "verify", "jobs"})
+# How an app's calls authenticate upstream: the establishment certificate (INSI-MANU/AUTO
+# + VIHF signed by the gateway) or a professional's card-signed assertion relayed (CPx).
+MODES: Final = frozenset({"certificate", "cpx"})
 KEY_PREFIX: Final = "igw_"
 _NAME: Final = re.compile(r"[a-z0-9][a-z0-9_-]{1,62}")
 _MAX_KEY_LENGTH: Final = 256
@@ -48,6 +51,7 @@ class App:
     created_at: datetime
     activity_sector: str | None = None
     """TRE_R02 code sent as the VIHF ``secteurActivite`` (None: the gateway's default)."""
+    modes: frozenset[str] = frozenset({"certificate"})
 
 
 class AppRegistry:
@@ -67,6 +71,7 @@ class AppRegistry:
         max_concurrent: int,
         cert_mode: CertificateMode | str,
         activity_sector: str | None = None,
+        modes: Iterable[str] = ("certificate",),
     ) -> tuple[App, str]:
         """Register an app; returns it with its API key, in clear this one time only."""
         values: dict[str, Any] = {
@@ -77,6 +82,7 @@ class AppRegistry:
             "max_concurrent": _positive_int("max_concurrent", max_concurrent),
             "cert_mode": _valid_cert_mode(cert_mode).value,
             "activity_sector": _valid_activity_sector(activity_sector),
+            "modes": ",".join(sorted(_valid_modes(modes))),
             "created_at": self._clock(),
         }
         key = _new_key()
@@ -161,6 +167,7 @@ def _app(row: Row[Any]) -> App:
         revoked=row.revoked_at is not None,
         created_at=row.created_at,
         activity_sector=row.activity_sector,
+        modes=frozenset(mode for mode in row.modes.split(",") if mode),
     )
 
 
@@ -192,6 +199,15 @@ def _valid_operations(operations: Iterable[str]) -> frozenset[str]:
             "operations",
             f"unknown {', '.join(sorted(unknown))} (allowed: {', '.join(sorted(OPERATIONS))})",
         )
+    return chosen
+
+
+def _valid_modes(modes: Iterable[str]) -> frozenset[str]:
+    if isinstance(modes, str):
+        raise InvalidInput("modes", "must be a list of mode names")
+    chosen = frozenset(modes)
+    if not chosen or chosen - MODES:
+        raise InvalidInput("modes", f"one or more of: {', '.join(sorted(MODES))}")
     return chosen
 
 

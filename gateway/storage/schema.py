@@ -73,6 +73,7 @@ apps: Final = Table(
     Column("burst", Integer, nullable=False),
     Column("max_concurrent", Integer, nullable=False),
     Column("cert_mode", String(16), nullable=False),
+    Column("modes", Text, nullable=False, server_default="certificate"),
     Column("revoked_at", UtcDateTime, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("key_rotated_at", UtcDateTime, nullable=True),

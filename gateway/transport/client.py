@@ -66,6 +66,7 @@ class InsiClient:
         transports: Mapping[CertificateMode, Transport],
         max_response_bytes: int,
         wsdl: Path = DEFAULT_WSDL,
+        cpx: tuple[str, Transport] | None = None,
     ) -> None:
         if not wsdl.is_file():
             raise ConfigurationError(
@@ -74,6 +75,7 @@ class InsiClient:
         self._endpoint = endpoint
         self._transports = dict(transports)
         self._max_bytes = max_response_bytes
+        self._cpx = cpx  # (endpoint, server-authenticated transport) of CPx mode, if enabled
         # zeep's own timeouts are set too, though it never sends a call: no path is unbounded.
         loader = _LocalFilesOnly(timeout=5, operation_timeout=5)
         self._zeep = zeep.Client(str(wsdl), settings=ZEEP_SETTINGS, transport=loader)
@@ -89,19 +91,29 @@ class InsiClient:
         return etree.tostring(message, xml_declaration=True, encoding="utf-8")
 
     def send(
-        self, operation: Operation, envelope: bytes, *, mode: CertificateMode
+        self, operation: Operation, envelope: bytes, *, mode: CertificateMode, cpx: bool = False
     ) -> UpstreamResponse:
-        """Send over the mutual-TLS transport of ``mode`` (its certificate authenticates us)."""
-        transport = self._transports.get(mode)
-        if transport is None:
-            raise ConfigurationError(f"INSI_CERT_{mode.name}", "no certificate configured")
+        """Send over the mutual-TLS transport of ``mode`` (its certificate authenticates us),
+        or with ``cpx`` to the CPx endpoint (server-authenticated TLS: the card assertion
+        authenticates the professional)."""
+        endpoint, transport = self._route(mode, cpx=cpx)
         headers = {
             "Content-Type": f'application/soap+xml; charset=utf-8; action="{operation.action}"'
         }
         traceparent = logs.outgoing_traceparent()
         if traceparent:
             headers["traceparent"] = traceparent
-        return transport.send(UpstreamRequest(self._endpoint, envelope, headers))
+        return transport.send(UpstreamRequest(endpoint, envelope, headers))
+
+    def _route(self, mode: CertificateMode, *, cpx: bool) -> tuple[str, Transport]:
+        if cpx:
+            if self._cpx is None:
+                raise ConfigurationError("INSI_CPX_CA", "CPx mode is not configured")
+            return self._cpx
+        transport = self._transports.get(mode)
+        if transport is None:
+            raise ConfigurationError(f"INSI_CERT_{mode.name}", "no certificate configured")
+        return self._endpoint, transport
 
     def parse(self, response: UpstreamResponse) -> InsResult:
         if response.status == 503:

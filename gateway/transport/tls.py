@@ -18,8 +18,9 @@ from gateway.exceptions import ConfigurationError, CredentialError
 from gateway.pki.credentials import Credential
 
 
-def client_context(credential: Credential, *, ca_bundle: Path) -> ssl.SSLContext:
-    """Client context: TLS >= 1.2, server checked against ``ca_bundle``, our certificate loaded."""
+def client_context(credential: Credential | None, *, ca_bundle: Path) -> ssl.SSLContext:
+    """Client context: TLS >= 1.2, server checked against ``ca_bundle``, our certificate loaded
+    (``credential`` None: server-authenticated TLS only, the CPx endpoint)."""
     context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.check_hostname = True
@@ -28,7 +29,8 @@ def client_context(credential: Credential, *, ca_bundle: Path) -> ssl.SSLContext
         context.load_verify_locations(cafile=str(ca_bundle))
     except (OSError, ssl.SSLError):
         raise CredentialError("INSI_UPSTREAM_CA", "CA bundle cannot be loaded") from None
-    _load_client_certificate(context, credential)
+    if credential is not None:
+        _load_client_certificate(context, credential)
     refuse_unsafe(context)
     return context
 

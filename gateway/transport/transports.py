@@ -67,13 +67,16 @@ class _ContextAdapter(HTTPAdapter):
 class MutualTlsTransport:
     """``requests`` session doing mutual TLS, keeping connections (and TLS sessions) alive.
 
+    Without a credential it does server-authenticated TLS only: the CPx endpoint,
+    where the professional's card assertion authenticates the call.
+
     Built once per worker process; ``requests.Session`` with a pooled
     adapter is safe to share between the worker's threads for ``post``.
     """
 
     def __init__(
         self,
-        credential: Credential,
+        credential: Credential | None,
         *,
         ca_bundle: Path,
         connect_timeout: float,

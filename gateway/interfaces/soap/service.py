@@ -20,7 +20,7 @@ from typing import Any, Final
 from spyne import ComplexModelBase, Fault, ServiceBase, Unicode, rpc
 
 from gateway import logs
-from gateway.access import Gatekeeper, interactive_context
+from gateway.access import Gatekeeper
 from gateway.exceptions import GatewayError
 from gateway.ins.queries import search_query, verify_query, vitale_query
 from gateway.interfaces.answers import search_answer_json, verify_answer_json
@@ -46,10 +46,13 @@ class SoapCall:
     app: App | None = None
     user_id: str | None = None
     operation: str | None = None
+    assertions: tuple[str, ...] = ()  # CPx: the CardAssertion header and/or X-INSi-Assertion
 
     def context(self) -> CallContext:
         assert self.app is not None  # operations run only after authentication
-        return interactive_context(self.request_id, self.app, self.user_id)
+        context = self.gatekeeper.context(self.request_id, self.app, self.user_id, self.assertions)
+        self.user_id = context.user_id  # CPx: the professional the card names
+        return context
 
 
 class ProblemFault(Fault):  # type: ignore[misc]
@@ -163,6 +166,7 @@ def _verify(call: SoapCall, fields: Mapping[str, object]) -> tuple[dict[str, Any
 def _run(ctx: Any, operation: str, handler: Handler, request: Any, model: Any) -> Any:
     call: SoapCall = ctx.transport.req_env[ENVIRON_KEY]
     call.operation = operation
+    call.assertions = _card_assertions(ctx)
     logs.note(operation=operation)
     try:
         assert call.app is not None  # handle_rpc authenticated the key before parsing
@@ -173,6 +177,19 @@ def _run(ctx: Any, operation: str, handler: Handler, request: Any, model: Any) -
         raise refused(call, error) from None
     logs.note(outcome=outcome)
     return answer
+
+
+def _card_assertions(ctx: Any) -> tuple[str, ...]:
+    """The card assertions sent: the ``CardAssertion`` SOAP header, the HTTP header, or both
+    (two are refused later as one too many, whatever their channels)."""
+    found: list[str] = []
+    header = ctx.in_header
+    for item in header if isinstance(header, list | tuple) else [header]:
+        value = getattr(item, "assertion", None)
+        if value:
+            found.append(str(value))
+    http = str(ctx.transport.req_env.get("HTTP_X_INSI_ASSERTION", "")).strip()
+    return (*found, http) if http else tuple(found)
 
 
 def _operation(name: str, request: Any, answer: Any) -> Callable[[Callable[..., Any]], Any]:
@@ -191,7 +208,10 @@ class InsGatewayService(ServiceBase):  # type: ignore[misc]
     """INS searches and verification, as ``POST /v1/ins/search``, ``.../vitale``, ``.../verify``.
 
     spyne passes the method context first (no ``self``): hence ``ctx`` and N805.
+    The optional ``CardAssertion`` header carries a CPx card assertion.
     """
+
+    __in_header__ = t.CardAssertion
 
     @_operation("searchByTraits", t.TraitsSearchRequest, t.SearchAnswer)
     def search_by_traits(ctx: Any, request: Any) -> Any:  # noqa: N805

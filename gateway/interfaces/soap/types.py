@@ -47,6 +47,14 @@ class TraitsSearchRequest(ComplexModel):  # type: ignore[misc]
     flags = TEXTS
 
 
+class CardAssertion(ComplexModel):  # type: ignore[misc]
+    """SOAP header of CPx mode: the professional's card-signed SAML assertion, base64-encoded
+    (the value of JSON's ``X-INSi-Assertion``), relayed to the teleservice byte for byte."""
+
+    __namespace__ = NS
+    assertion = TEXT
+
+
 class VitaleSearchRequest(ComplexModel):  # type: ignore[misc]
     """``searchByVitale``: the fields of ``POST /v1/ins/search/vitale``."""
 
