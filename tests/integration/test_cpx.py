@@ -309,3 +309,17 @@ def test_soap_carries_the_assertion_in_its_cardassertion_header(
     assert b"297022A020778" in response.content
     assert len(cpx_mock.logged_requests()) == before + 1
     assert cpx_mock.logged_requests()[-1]["vihf_subject"] == CARD_ID
+
+
+def test_the_published_wsdls_declare_the_cardassertion_header(cpx_gateway: GatewayServer) -> None:
+    for path in ("/soap", "/soap12"):
+        wsdl = requests.get(
+            cpx_gateway.base_url + path + "?wsdl", verify=str(cpx_gateway.ca_bundle), timeout=30
+        )
+        assert wsdl.status_code == 200
+        root = etree.fromstring(wsdl.content)
+        headers = root.findall(".//{*}binding/{*}operation/{*}input/{*}header")
+        operations = root.findall(".//{*}binding/{*}operation")
+        assert len(operations) == 3
+        assert len(headers) == len(operations), f"{path}: every operation declares the header"
+        assert b"CardAssertion" in wsdl.content
