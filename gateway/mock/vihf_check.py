@@ -35,6 +35,7 @@ from lxml import etree
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from gateway import ns
+from gateway.pki.names import same_dn
 from gateway.protocol.vihf import (
     ACTIVITY_SECTOR,
     ATTR_ACTIVITY_SECTOR,
@@ -163,12 +164,7 @@ def check_issuer(signed: etree._Element, certificate: x509.Certificate) -> None:
 
 def issuer_matches(issuer: str, certificate: x509.Certificate) -> bool:
     """Whether the DN string ``issuer`` names ``certificate``'s subject (RFC 4514 form)."""
-    if issuer == certificate.subject.rfc4514_string():
-        return True
-    try:
-        return x509.Name.from_rfc4514_string(issuer) == certificate.subject
-    except ValueError:
-        return False
+    return same_dn(issuer, certificate.subject)
 
 
 def check_subject(claims: VihfClaims, qualifiers: frozenset[str]) -> None:

@@ -17,7 +17,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
-from cryptography.x509.oid import NameOID
 from lxml import etree
 from signxml.algorithms import (
     CanonicalizationMethod,
@@ -29,16 +28,15 @@ from signxml.signer import XMLSigner
 
 from gateway import ns
 from gateway.pki.devcards import CARD_ID, CardFiles
+from gateway.pki.names import dn_text
 
 X509_SUBJECT_NAME = "urn:oasis:names:tc:SAML:1.1:nameid-format:X509SubjectName"
 EXCLUSIVE_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
-DN_NAMES = {NameOID.TITLE: "T", NameOID.SURNAME: "SN", NameOID.GIVEN_NAME: "G"}
-"""How card middlewares spell the attribute types of a professional's DN."""
 
 
 def subject_dn(certificate: x509.Certificate) -> str:
     """The certificate's subject as RFC 4514 text, with the names card middlewares use."""
-    return certificate.subject.rfc4514_string(DN_NAMES)
+    return dn_text(certificate.subject)
 
 
 def sign_card_assertion(

@@ -33,7 +33,6 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.x509.oid import NameOID
 from lxml import etree
 from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidSignature
 from signxml.verifier import SignatureConfiguration, XMLVerifier
@@ -50,6 +49,7 @@ from gateway.exceptions import (
     AssertionWrapped,
     XmlRejected,
 )
+from gateway.pki.names import same_dn
 from gateway.protocol.xml import parse_xml
 
 MAX_ASSERTION_BYTES = 64 * 1024
@@ -59,15 +59,6 @@ _SIGNATURE = ns.qname(ns.DS, "Signature")
 _EXPECT = SignatureConfiguration(location="./", expect_references=1)
 _DECLARATION = re.compile(rb"\A(?:\xef\xbb\xbf)?\s*<\?xml[^>]*\?>\s*")
 _DECLARED_ENCODING = re.compile(rb"encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
-_DN_NAMES = {
-    "T": NameOID.TITLE,
-    "SN": NameOID.SURNAME,
-    "G": NameOID.GIVEN_NAME,
-    "GN": NameOID.GIVEN_NAME,
-    "GIVENNAME": NameOID.GIVEN_NAME,
-    "SERIALNUMBER": NameOID.SERIAL_NUMBER,
-    "E": NameOID.EMAIL_ADDRESS,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,21 +199,9 @@ def _checked_issuer(signed: etree._Element, certificate: x509.Certificate) -> st
     text = (issuer.text or "").strip() if issuer is not None else ""
     if issuer is None or not text or issuer.get("Format") != X509_SUBJECT_NAME:
         raise AssertionIssuerMismatch("Issuer must be the card's DN in X509SubjectName format")
-    try:
-        claimed = x509.Name.from_rfc4514_string(text, _DN_NAMES)
-    except ValueError:
-        raise AssertionIssuerMismatch("Issuer is not a readable distinguished name") from None
-    if _dn_key(claimed) != _dn_key(certificate.subject):
+    if not same_dn(text, certificate.subject):
         raise AssertionIssuerMismatch("Issuer is not the signing certificate's subject DN")
     return text
-
-
-def _dn_key(name: x509.Name) -> list[list[tuple[str, str]]]:
-    """A DN compared RDN by RDN, attributes within an RDN in any order."""
-    return [
-        sorted((attribute.oid.dotted_string, str(attribute.value)) for attribute in rdn)
-        for rdn in name.rdns
-    ]
 
 
 def _checked_times(
