@@ -15,12 +15,14 @@ from pathlib import Path
 from gateway import gunicorn_config, logs
 from gateway.admin import add_commands
 from gateway.exceptions import ConfigurationError, GatewayError
-from gateway.interfaces.answers import search_answer_json
 from gateway.interfaces.problems import problem_document
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from gateway import safety, serving
+    from gateway import serving
+
+    metrics_dir = serving.metrics_directory(os.environ)  # before prometheus_client is imported
+    from gateway import safety
     from gateway.app import create_app, load_credentials, open_storage
     from gateway.pki.credentials import load_ca_bundle
     from gateway.settings import Settings
@@ -43,7 +45,8 @@ def _serve(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             certfile=args.certfile,
             keyfile=args.keyfile,
-        ),
+        )
+        | {"child_exit": serving.forget_worker(metrics_dir)},
     )
     return 0
 
@@ -117,6 +120,7 @@ def _dev_pki(args: argparse.Namespace) -> int:
 def _search(args: argparse.Namespace) -> int:
     from gateway.app import build_runtime
     from gateway.ins.queries import search_query
+    from gateway.interfaces.answers import search_answer_json
     from gateway.logs import configure
     from gateway.models import CallContext
     from gateway.service import new_message_id

@@ -126,6 +126,7 @@ class Settings:
     storage: StorageSettings
     jobs: JobSettings
     shared: SharedStateSettings
+    metrics_dir: Path | None  # the workers' metrics files (multiprocess mode), set by serve
     connect_timeout: float
     read_timeout: float
     resilience: ResiliencePolicy
@@ -169,6 +170,9 @@ class Settings:
             storage=StorageSettings.from_env(env),
             jobs=JobSettings.from_env(env),
             shared=SharedStateSettings.from_env(env),
+            metrics_dir=Path(env["PROMETHEUS_MULTIPROC_DIR"])
+            if env.get("PROMETHEUS_MULTIPROC_DIR")
+            else None,
             connect_timeout=reader.positive_float("INSI_CONNECT_TIMEOUT", 3.05),
             read_timeout=reader.positive_float("INSI_READ_TIMEOUT", 15.0),
             resilience=ResiliencePolicy(
