@@ -31,6 +31,11 @@ from gateway import logs
 from gateway.access import Gatekeeper, presented_key, user_id
 from gateway.exceptions import GatewayError, MalformedRequest, XmlRejected
 from gateway.interfaces.oversized import drain
+from gateway.interfaces.soap.envelope import (
+    check_charset,
+    check_envelope,
+    fault_header_blocks,
+)
 from gateway.interfaces.soap.protocols import GatewaySoap11, GatewaySoap12
 from gateway.interfaces.soap.service import (
     ENVIRON_KEY,
@@ -119,17 +124,29 @@ class GatewaySoapServer(WsgiApplication):  # type: ignore[misc]
 
     def handle_rpc(self, req_env: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         call: SoapCall = req_env[ENVIRON_KEY]
+        envelope_ns = self.app.in_protocol.ns_soap_env
         try:
             self._authenticate(req_env, call)
             body = self._body(req_env)
-            parse_xml(body, max_bytes=self._max_body_bytes)
+            check_charset(body, req_env.get("CONTENT_TYPE") or "")
+            check_envelope(parse_xml(body, max_bytes=self._max_body_bytes), envelope_ns)
         except GatewayError as error:
-            ctx = WsgiMethodContext(self, req_env, self.app.out_protocol.mime_type)
-            ctx.in_error = ctx.out_error = refused(call, error)
-            return self.handle_error(ctx, [], ctx.out_error, start_response)
+            fault = refused(call, error)
+            fault.soap_headers = tuple(fault_header_blocks(error, envelope_ns))
+            return self._fault(req_env, fault, start_response)
         req_env["wsgi.input"] = io.BytesIO(body)
         req_env["CONTENT_LENGTH"] = str(len(body))
-        return super().handle_rpc(req_env, start_response)
+        try:
+            return list(super().handle_rpc(req_env, start_response))
+        except Exception as error:  # a spyne crash is our bug, answered as a fault, not HTML
+            return self._fault(req_env, refused(call, error), start_response)
+
+    def _fault(
+        self, req_env: dict[str, Any], fault: ProblemFault, start_response: Callable[..., Any]
+    ) -> Any:
+        ctx = WsgiMethodContext(self, req_env, self.app.out_protocol.mime_type)
+        ctx.in_error = ctx.out_error = fault
+        return self.handle_error(ctx, [], fault, start_response)
 
     def _authenticate(self, environ: dict[str, Any], call: SoapCall) -> None:
         """The application's key (``Authorization: Bearer`` or ``X-API-Key``), before parsing."""
