@@ -10,9 +10,13 @@ import json
 from typing import Any
 
 import pytest
+import requests
+from lxml import etree
 
+from gateway.protocol.xml import parse_xml
 from tests.integration.conftest import GatewayServer, MockServer, cli
 from tests.integration.soap_messages import (
+    NS,
     SOAP11,
     SOAP12,
     TRAITS_XML,
@@ -28,6 +32,8 @@ from tests.integration.soap_messages import (
 pytestmark = pytest.mark.integration
 
 UPGRADE = f"{{{SOAP12}}}Upgrade"
+WSDL = "http://schemas.xmlsoap.org/wsdl/"
+XSD = "http://www.w3.org/2001/XMLSchema"
 ACCENTED = TRAITS_XML.replace("ADRTROIS", "ADRTROIS\u00c9")  # one non-ASCII letter
 
 
@@ -191,3 +197,42 @@ def test_an_empty_body_is_a_client_fault(gateway: GatewayServer) -> None:
 
     assert fault_view(response).codes == ("Sender", "malformed-request")
     assert "the Body holds 0 elements" in fault_view(response).reason
+
+
+def _published_schema(gateway: GatewayServer, version: Version) -> etree.XMLSchema:
+    response = requests.get(
+        f"{gateway.base_url}{version.path}?wsdl", verify=str(gateway.ca_bundle), timeout=60
+    )
+    wsdl = parse_xml(response.content)
+    [schema] = wsdl.iterfind(f"{{{WSDL}}}types/{{{XSD}}}schema")
+    return etree.XMLSchema(etree.ElementTree(schema))
+
+
+def _problem_element(response: requests.Response) -> etree._Element:
+    root = parse_xml(response.content)
+    [problem] = root.iter(f"{{{NS}}}problem")
+    return problem
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=lambda v: v.path)
+def test_real_fault_details_validate_against_the_published_schema(
+    gateway: GatewayServer, version: Version
+) -> None:
+    schema = _published_schema(gateway, version)
+    impossible = TRAITS_XML.replace("1997-02-26", "2023-02-30")
+    doubtful = TRAITS_XML + "<g:flags>douteuse</g:flags>"
+    answers = [
+        post_soap(gateway, version, envelope(version.envelope_ns, impossible)),
+        post_soap(gateway, version, envelope(version.envelope_ns, doubtful)),
+        post_soap(
+            gateway, version, envelope(version.envelope_ns, TRAITS_XML), **{"X-API-Key": "x"}
+        ),
+    ]
+
+    problems = [_problem_element(answer) for answer in answers]
+    for problem in problems:
+        assert schema.validate(etree.ElementTree(problem)), schema.error_log
+    assert [p.findtext(f"{{{NS}}}status") for p in problems] == ["400", "422", "401"]
+    broken = problems[0]
+    broken.find(f"{{{NS}}}status").text = "four hundred"  # type: ignore[union-attr]
+    assert not schema.validate(etree.ElementTree(broken))  # the schema does constrain it

@@ -188,6 +188,7 @@ def _operation(name: str, request: Any, answer: Any) -> Callable[[Callable[..., 
     decorator: Callable[[Callable[..., Any]], Any] = rpc(
         request,
         _returns=answer,
+        _throws=[t.Problem],
         _body_style="bare",
         _operation_name=name,
         _out_message_name=f"{name}Response",
