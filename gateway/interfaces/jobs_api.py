@@ -141,7 +141,22 @@ def _csv_lines(results: Iterable[dict[str, Any]]) -> Iterator[str]:
     yield buffer.getvalue()
 
 
+# OWASP "CSV Injection": a cell starting with one of these is run as a formula by
+# spreadsheets; such a cell is written with a leading apostrophe (shown, never run).
+_FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(cell: object) -> object:
+    if isinstance(cell, str) and cell.startswith(_FORMULA_LEADS):
+        return "'" + cell
+    return cell
+
+
 def _csv_cells(result: dict[str, Any]) -> list[object]:
+    return [_inert(cell) for cell in _csv_values(result)]
+
+
+def _csv_values(result: dict[str, Any]) -> list[object]:
     ins = result.get("ins") or {}
     identity = result.get("identity") or {}
     error = result.get("error") or {}

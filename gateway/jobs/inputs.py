@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import enum
 import io
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 from gateway.exceptions import GatewayError, IdentityNotEligible, InvalidInput, MalformedRequest
 from gateway.ins.queries import search_query, verify_query
 from gateway.ins.traits import TRAITS_FIELDS
+from gateway.interfaces import json_input
 from gateway.interfaces.problems import problem_document
 from gateway.models import VerifyQuery
 
@@ -142,9 +142,12 @@ def _jsonl_records(text: str) -> Iterator[dict[str, object] | InvalidInput]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-        except (ValueError, RecursionError):  # RecursionError: hostile nesting
+            record = json_input.loads(line)  # duplicate members, control characters: refused
+        except MalformedRequest:
             yield InvalidInput("row", "is not valid JSON")
+            continue
+        except InvalidInput as error:
+            yield error
             continue
         if isinstance(record, dict):
             yield record
@@ -163,6 +166,9 @@ def _row(number: int, record: dict[str, object] | InvalidInput) -> InputRow:
         fields["ins"] = flat if "ins" not in fields else None  # both forms: refused below
     local_id = _local_id(raw_id)
     try:
+        if local_id is not None and json_input.unsafe_character(local_id) is not None:
+            unsafe, local_id = local_id, None  # never stored, never echoed in the results
+            json_input.check_text("local_id", unsafe)
         if local_id is None:
             raise InvalidInput(
                 "local_id", f"is required: a string of 1 to {MAX_LOCAL_ID} characters"
