@@ -33,6 +33,8 @@ CONFIG_PREFIXES = ("INSI_", "GATEWAY_", "MOCK_", "DATABASE_", "REDIS_")
 NOT_ENVIRONMENT = {
     # WSGI environ keys (request headers and CGI variables), not the process environment
     "CONTENT_LENGTH",
+    "CONTENT_TYPE",
+    "QUERY_STRING",
     "PATH_INFO",
     "REQUEST_METHOD",
     "SCRIPT_NAME",
