@@ -73,7 +73,7 @@ class StorageSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> StorageSettings:
-        reader = _EnvReader(env)
+        reader = _EnvReader({**config_file(env.get("GATEWAY_CONFIG_FILE", "")), **env})
         audit_key = reader.required("GATEWAY_AUDIT_KEY")
         if len(audit_key) < 16:
             raise ConfigurationError("GATEWAY_AUDIT_KEY", "must be at least 16 characters")
@@ -291,6 +291,18 @@ def config_file(path: str) -> dict[str, str]:
             raise ConfigurationError("GATEWAY_CONFIG_FILE", f"line {number} is not NAME=value")
         values[name.strip()] = value.strip().strip('"').strip("'")
     return values
+
+
+DEFAULT_CONFIG_FILE = Path("var") / "gateway.env"  # what scripts/demo writes
+
+
+def config_file_path(env: Mapping[str, str], cwd: Path) -> str:
+    """The configuration file the CLI reads: ``GATEWAY_CONFIG_FILE`` when set (set and
+    empty: none), else ``var/gateway.env`` of the working directory when it exists."""
+    if "GATEWAY_CONFIG_FILE" in env:
+        return env["GATEWAY_CONFIG_FILE"].strip()
+    default = cwd / DEFAULT_CONFIG_FILE
+    return str(default) if default.is_file() else ""
 
 
 def effective(settings: object) -> object:
