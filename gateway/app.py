@@ -166,6 +166,7 @@ def start_jobs(runtime: Runtime) -> JobRunner:
         retry_seconds=jobs.retry_seconds,
         retention_days=jobs.retention_days,
         rate_wait=runtime.rate_wait,
+        activity_sector=AppRegistry(runtime.database).activity_sector,
     )
     runner.start()
     return runner

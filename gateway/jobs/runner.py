@@ -70,8 +70,11 @@ class JobRunner:
         retry_seconds: float = 5.0,
         retention_days: float = 7.0,
         rate_wait: Callable[[float], float] | None = None,
+        activity_sector: Callable[[str], str | None] | None = None,
     ) -> None:
         self._store = store
+        # The VIHF secteurActivite of a job's application (docs/vihf.md); None: the default.
+        self._activity_sector = activity_sector or (lambda _app: None)
         self._service = service
         self._workers = workers
         self._rate = rate
@@ -136,6 +139,7 @@ class JobRunner:
             row.message_id,
             CertificateMode.AUTO,
             app=row.app,
+            activity_sector=self._activity_sector(row.app),
             before_send=self._before_send,
         )
         try:

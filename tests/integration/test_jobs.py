@@ -8,6 +8,7 @@ shows that no row was sent again after the request whose answer was recorded.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -228,6 +229,31 @@ def test_a_mixed_job_gets_one_verdict_per_row(
     assert all(r["queried_at"] for r in answered)
     refused = [by_id[s] for s in ("S-FOUND", "S-MANY", "S-NONE")]
     assert all(r["message_id"] is None for r in refused)  # never sent
+
+
+def test_job_calls_declare_their_applications_activity_sector(
+    jobs_gateway: GatewayServer, mock_server: MockServer
+) -> None:
+    """The VIHF secteurActivite of a job's calls is its app's (docs/vihf.md), not the default."""
+    key = register_app(
+        jobs_gateway.env, "clinique-lots", "--operations", "jobs", "--activity-sector", "SA04",
+        *UNLIMITED,
+    )  # fmt: skip
+    jobs = Jobs(dataclasses.replace(jobs_gateway, api_key=key))
+    zoe = next(p for p in FOUND if p.birth_name == "ADRUN")
+    body = io.StringIO()
+    row = _line("SA04-ROW", zoe, (str(zoe.matricule), str(zoe.key)))
+    csv.writer(body).writerows([CSV_HEADER.split(","), row])
+
+    job_id = jobs.submit(body.getvalue(), "text/csv")
+    jobs.wait(job_id, finished)
+
+    (result,) = jobs.results(job_id)
+    assert result["verdict"] == "verified", result
+    logged = {r["message_id"]: r for r in mock_server.logged_requests()}
+    sent = logged[result["message_id"]]
+    assert (sent["client_cn"], sent["vihf_sector"]) == ("INSI-AUTO", "SA04")
+    assert sent["vihf_qualifier"] == "STRUCTURE"  # unattended: no end user
 
 
 def test_results_as_csv(jobs_gateway: GatewayServer) -> None:
