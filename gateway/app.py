@@ -116,7 +116,7 @@ def build_runtime(settings: Settings) -> Runtime:
         raise ConfigurationError(
             "INSI_CERT_MANU", "certificate has no OU (structure id); set INSI_EMITTER"
         )
-    metrics = Metrics()
+    metrics = Metrics(settings.metrics_dir)
     resilience = Resilience(settings.resilience, on_retry=metrics.retries.inc)
     metrics.watch_circuit(lambda: resilience.breaker.state.value)
     for mode, credential in credentials.items():
@@ -170,6 +170,7 @@ def start_jobs(runtime: Runtime) -> JobRunner:
         retry_seconds=jobs.retry_seconds,
         retention_days=jobs.retention_days,
         rate_wait=runtime.rate_wait,
+        activity_sector=AppRegistry(runtime.database).activity_sector,
     )
     runner.start()
     return runner
@@ -231,6 +232,7 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
     json_api.install(app, runtime.service, runtime.gatekeeper, runtime.metrics)
     jobs_api.install(app, JobStore(runtime.database), settings=settings.jobs)
     start_jobs(runtime)
+    runtime.metrics.start_refreshing()
     soap = soap_wsgi_apps(
         runtime.service, runtime.gatekeeper, runtime.metrics, max_body_bytes=settings.max_body_bytes
     )

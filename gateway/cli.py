@@ -15,13 +15,15 @@ from pathlib import Path
 from gateway import gunicorn_config, logs
 from gateway.admin import add_commands
 from gateway.exceptions import ConfigurationError, GatewayError
-from gateway.interfaces.answers import search_answer_json
 from gateway.interfaces.problems import problem_document
 from gateway.pki.cards_cli import add_card_commands
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from gateway import safety, serving
+    from gateway import serving
+
+    metrics_dir = serving.metrics_directory(os.environ)  # before prometheus_client is imported
+    from gateway import safety
     from gateway.app import create_app, load_credentials, open_storage
     from gateway.pki.credentials import load_ca_bundle
     from gateway.settings import Settings
@@ -44,7 +46,8 @@ def _serve(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             certfile=args.certfile,
             keyfile=args.keyfile,
-        ),
+        )
+        | {"child_exit": serving.forget_worker(metrics_dir)},
     )
     return 0
 
@@ -61,6 +64,8 @@ def _config_check(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env(os.environ)
     print(json.dumps(effective(settings), indent=2))
+    source = os.environ.get("GATEWAY_CONFIG_FILE") or "none (environment only)"
+    print(f"configuration file: {source}", file=sys.stderr)
     safety.check_timeouts(settings, worker_timeout=args.timeout)
     runtime = build_runtime(settings)
     runtime.database.check_writable()
@@ -86,17 +91,30 @@ def check_redis(url: str) -> None:
 
 
 def _check_cert(args: argparse.Namespace) -> int:
-    from gateway.pki.credentials import load_ca_bundle, load_credential
+    from gateway.pki.credentials import credential_from_bytes, load_ca_bundle
     from gateway.pki.inspection import inspect
 
-    passphrase = os.environ.get(args.passphrase_env) if args.passphrase_env else None
-    credential = load_credential(Path(args.path), passphrase, setting=args.path)
+    passphrase = None
+    if args.passphrase_env:
+        passphrase = os.environ.get(args.passphrase_env)
+        if passphrase is None:
+            raise ConfigurationError("--passphrase-env", f"{args.passphrase_env} is not set")
+    # A PEM certificate and its key in another file are read as one PEM (cert, chain, key).
+    data = b"".join(_read_file(Path(p), p) for p in (args.path, args.key) if p)
+    credential = credential_from_bytes(data, passphrase, setting=args.path)
     ca = args.ca or os.environ.get("INSI_CERT_CA") or os.environ.get("INSI_UPSTREAM_CA")
     if not ca:
         raise ConfigurationError("--ca", "give the CA bundle (or set INSI_CERT_CA)")
     report = inspect(credential, trusted=load_ca_bundle(Path(ca), setting="--ca"))
     print("\n".join(report.lines()))
     return 0 if report.usable else 1
+
+
+def _read_file(path: Path, setting: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise ConfigurationError(setting, f"cannot read {path}: {error.strerror}") from None
 
 
 def _mock(args: argparse.Namespace) -> int:
@@ -120,6 +138,7 @@ def _dev_pki(args: argparse.Namespace) -> int:
 def _search(args: argparse.Namespace) -> int:
     from gateway.app import build_runtime
     from gateway.ins.queries import search_query
+    from gateway.interfaces.answers import search_answer_json
     from gateway.logs import configure
     from gateway.models import CallContext
     from gateway.service import new_message_id
@@ -162,6 +181,13 @@ def _jobs_submit(args: argparse.Namespace) -> int:
     )
 
 
+NO_CONFIG_HINT = (
+    "insi-gateway: no configuration file was read: set the variable in the environment, or"
+    " in a file of NAME=value lines named by GATEWAY_CONFIG_FILE (default var/gateway.env,"
+    " which ./scripts/demo writes); see docs/configuration.md"
+)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="insi-gateway", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -198,8 +224,13 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser(
         "check-cert", help="is this PKCS#12/PEM fit for INSi? (exit 0 if so)"
     )
-    check.add_argument("path")
-    check.add_argument("--passphrase-env", help="name of the variable holding the passphrase")
+    check.add_argument("path", help="PKCS#12, or PEM (certificate and chain, with or without key)")
+    check.add_argument("--key", help="the PEM private key, when it is not in PATH")
+    check.add_argument(
+        "--passphrase-env",
+        metavar="VAR",
+        help="name of the variable holding the passphrase (never the passphrase itself)",
+    )
     check.add_argument("--ca", help="CA bundle (default: INSI_CERT_CA, then INSI_UPSTREAM_CA)")
     check.set_defaults(run=_check_cert)
 
@@ -230,12 +261,37 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _use_config_file() -> str:
+    """Put the configuration file's values under the environment, for every subcommand.
+
+    The file is ``GATEWAY_CONFIG_FILE``, else ``var/gateway.env`` of the working
+    directory (what ``scripts/demo`` writes): so a fresh shell needs no export.
+    The environment wins over the file; gunicorn's workers inherit both.
+    """
+    from gateway.settings import config_file, config_file_path
+
+    path = config_file_path(os.environ, Path.cwd())
+    if not path:
+        return ""
+    path = str(Path(path).resolve())
+    values = config_file(path)  # a file that cannot be read is a configuration error
+    if Path(path).stat().st_mode & 0o077:
+        print(f"insi-gateway: warning: {path} is readable by others (chmod 600)", file=sys.stderr)
+    for name, value in values.items():
+        os.environ.setdefault(name, value)
+    os.environ["GATEWAY_CONFIG_FILE"] = path
+    return path
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        used = _use_config_file()
         code: int = args.run(args)
     except ConfigurationError as error:
         print(f"insi-gateway: configuration error: {error.message}", file=sys.stderr)
+        if not used:
+            print(NO_CONFIG_HINT, file=sys.stderr)
         return 2
     except GatewayError as error:  # e.g. an unknown app name, a bad --rate
         print(f"insi-gateway: {error.message}", file=sys.stderr)

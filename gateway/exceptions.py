@@ -14,6 +14,8 @@ clear) and inherit from a builtin where callers may reasonably catch that.
     GatewayError
     ├── InvalidInput (ValueError)               a field of the caller's request is wrong
     │   └── MalformedRequest                    the body is not parseable at all
+    │       ├── SoapVersionMismatch             a SOAP envelope of the other version
+    │       └── SoapHeaderNotUnderstood         a mandatory SOAP header block we do not know
     ├── IdentityNotEligible                     local identity flagged doubtful/fictitious
     ├── AuthenticationFailed (PermissionError)  missing, unknown or revoked API key
     ├── OperationForbidden (PermissionError)    the application may not use this operation
@@ -70,6 +72,19 @@ class MalformedRequest(InvalidInput):
 
     def __init__(self, reason: str) -> None:
         super().__init__("body", reason)
+
+
+class SoapVersionMismatch(MalformedRequest):
+    """A local SOAP request whose envelope is not of the endpoint's SOAP version."""
+
+
+class SoapHeaderNotUnderstood(MalformedRequest):
+    """A local SOAP request with ``mustUnderstand`` header blocks; ``headers``: their names."""
+
+    def __init__(self, headers: tuple[str, ...]) -> None:
+        names = ", ".join(headers)
+        super().__init__(f"mandatory SOAP header blocks not understood: {names}")
+        self.headers = headers
 
 
 class IdentityNotEligible(GatewayError):

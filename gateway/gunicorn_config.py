@@ -18,6 +18,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from gunicorn.glogging import Logger
+
+from gateway.logs import GunicornJsonFormatter
+
 WORKER_TIMEOUT = 60  # seconds; must exceed INSI_DEADLINE (checked at startup)
 
 
@@ -53,7 +57,21 @@ def options(
         "forwarded_allow_ips": "",
         "secure_scheme_headers": {},
         "accesslog": None,  # one JSON line per request comes from the app itself
+        "logger_class": JsonLogger,
         "certfile": certfile,
         "keyfile": keyfile,
         "proc_name": "insi-gateway",
     }
+
+
+class JsonLogger(Logger):  # type: ignore[misc]
+    """gunicorn's own log (start, signals, workers, invalid requests) as JSON lines.
+
+    Same shape as the gateway's lines; never a client's bytes, never a
+    traceback (see :class:`gateway.logs.GunicornJsonFormatter`).
+    """
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            handler.setFormatter(GunicornJsonFormatter())

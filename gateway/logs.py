@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _QUIET = ("zeep", "zeep.transports", "zeep.wsdl", "zeep.xsd", "urllib3", "requests", "signxml")
 
@@ -85,6 +86,7 @@ def finish_request(
     ``listener`` (the metrics) gets the same facts as the line.
     """
     scope = close_scope(token)
+    method = method if method in _METHODS else "OTHER"  # any token is a valid method: no echo
     fields = dict(scope.fields) if scope else {}
     fields.setdefault("outcome", "ok" if status < 400 else "error")
     if listener is not None:
@@ -138,6 +140,62 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[0] is not None:
             line["exception"] = record.exc_info[0].__name__  # the type only: no payload echo
         return json.dumps(line, ensure_ascii=True, default=str)
+
+
+# gunicorn's own messages whose arguments are its own facts (versions, addresses, pids,
+# signals), never a client's bytes: only these are shown with their arguments.
+_GUNICORN_ARGS_SHOWN = frozenset(
+    {
+        "Starting gunicorn %s",
+        "Listening at: %s (%s)",
+        "Using worker: %s",
+        "Booting worker with pid: %s",
+        "Handling signal: %s",
+        "Worker exiting (pid: %s)",
+        "Shutting down: %s",
+        "Worker (pid:%s) exited with code %s",
+        "Worker (pid:%s) exited with code %s.",
+        "Worker (pid:%s) was sent SIGTERM!",
+        "Worker (pid:%s) was sent SIGKILL! Perhaps out of memory?",
+        "Worker (pid:%s) was sent code %s!",
+        "WORKER TIMEOUT (pid:%s)",
+        "Parent changed, shutting down: %s",
+    }
+)
+_INVALID_REQUEST = re.compile(
+    r"Invalid request from ip=([0-9a-fA-F.:]*): \[?([A-Za-z][A-Za-z /-]{0,60})"
+)
+
+
+class GunicornJsonFormatter(JsonFormatter):
+    """gunicorn's own log lines as JSON, never echoing what a client sent.
+
+    gunicorn writes a malformed request line, header or URI into its messages
+    (``Invalid request from ip=...: Invalid HTTP request line: '<the line>'``,
+    ``Error handling request <uri>``): it can hold identity data. A message
+    shows its arguments only when it is one of gunicorn's known messages about
+    itself; any other shows its template; an invalid request keeps the client
+    address and the kind of error (its leading words), never the content.
+    Tracebacks are reduced to the exception type (:class:`JsonFormatter`).
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        template = record.msg if isinstance(record.msg, str) else type(record.msg).__name__
+        fields: dict[str, Any] = {}
+        invalid = _INVALID_REQUEST.match(template)
+        if invalid:
+            event = "invalid request"
+            fields = {"client": invalid.group(1), "error": invalid.group(2).strip()}
+        elif template.startswith("Invalid request from"):
+            event = "invalid request"
+        elif record.args and template in _GUNICORN_ARGS_SHOWN:
+            event = record.getMessage()
+        else:
+            event = template
+        safe = logging.makeLogRecord(
+            {**record.__dict__, "msg": event, "args": None, "fields": fields}
+        )
+        return super().format(safe)
 
 
 def configure(level: str) -> None:

@@ -1,21 +1,33 @@
 """Prometheus metrics: what ops teams watch. Labels never carry identity data.
 
-One registry per gateway process (the gateway runs one gunicorn worker with
-threads; see docs/operations.md). Values that are states rather than events
-(circuit, certificate expiry) are read at scrape time from their owners.
+Under ``insi-gateway serve`` the workers write their values to files of one
+directory (prometheus-client's multiprocess mode, ``PROMETHEUS_MULTIPROC_DIR``,
+emptied by ``serve`` at start) and a scrape, whichever worker answers it,
+adds them up: counters and histograms are summed over every worker that ever
+ran, gauges say how they combine (``multiprocess_mode``): requests in flight
+summed over live workers, the circuit the worst of live workers, certificate
+days the least. Without that directory (tests, ``insi-gateway search``) the
+registry is the process's own. Gauges that are states rather than events
+(circuit, certificate expiry) are refreshed from their owners at each scrape
+and every few seconds.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
 
 CIRCUIT_VALUES = {"closed": 0, "half_open": 1, "open": 2}
+REFRESH_SECONDS = 5.0  # state gauges of a worker that is not scraped stay this fresh
 
 
 class Metrics:
@@ -23,8 +35,11 @@ class Metrics:
 
     content_type = CONTENT_TYPE_LATEST
 
-    def __init__(self) -> None:
+    def __init__(self, multiprocess_dir: Path | None = None) -> None:
         self.registry = CollectorRegistry()
+        self._multiprocess_dir = multiprocess_dir
+        self._states: list[Callable[[], None]] = []  # refresh the state gauges
+        self._refresher: threading.Thread | None = None
         self.requests = Counter(
             "gateway_requests",
             "Requests by application, operation and outcome",
@@ -32,7 +47,10 @@ class Metrics:
             registry=self.registry,
         )
         self.in_flight = Gauge(
-            "gateway_requests_in_flight", "Requests being served", registry=self.registry
+            "gateway_requests_in_flight",
+            "Requests being served",
+            registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self.upstream_latency = Histogram(
             "gateway_upstream_latency_seconds",
@@ -54,22 +72,44 @@ class Metrics:
             "gateway_circuit_state",
             "Circuit breaker: 0 closed, 1 half-open, 2 open",
             registry=self.registry,
+            multiprocess_mode="livemax",
         )
         self.certificate_days = Gauge(
             "gateway_certificate_expiry_days",
             "Days until each establishment certificate expires",
             ["mode"],
             registry=self.registry,
+            multiprocess_mode="livemin",
         )
 
     def watch_circuit(self, state: Callable[[], str]) -> None:
-        self.circuit.set_function(lambda: CIRCUIT_VALUES.get(state(), 2))
+        self._states.append(lambda: self.circuit.set(CIRCUIT_VALUES.get(state(), 2)))
 
     def watch_certificate(self, mode: str, not_after: datetime) -> None:
-        def days_left() -> float:
-            return (not_after - datetime.now(UTC)).total_seconds() / 86400
+        gauge = self.certificate_days.labels(mode=mode)
 
-        self.certificate_days.labels(mode=mode).set_function(days_left)
+        def days_left() -> None:
+            gauge.set((not_after - datetime.now(UTC)).total_seconds() / 86400)
+
+        self._states.append(days_left)
+
+    def refresh(self) -> None:
+        """Set the state gauges from their owners (this process's circuit, certificates)."""
+        for update in self._states:
+            update()
+
+    def start_refreshing(self) -> None:
+        """In multiprocess mode, keep this worker's state gauges fresh between scrapes."""
+        if self._multiprocess_dir is None or self._refresher is not None:
+            return
+        self.refresh()
+        self._refresher = threading.Thread(target=self._refresh_forever, daemon=True)
+        self._refresher.start()
+
+    def _refresh_forever(self) -> None:
+        while True:
+            time.sleep(REFRESH_SECONDS)
+            self.refresh()
 
     def observe_request(self, facts: Mapping[str, Any]) -> None:
         """Count a finished request (facts of its log line; no identity data there)."""
@@ -84,7 +124,13 @@ class Metrics:
         self.upstream_results.labels(operation=operation, result=result).inc()
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        """The whole gateway's metrics (every worker's, added up), else this process's."""
+        self.refresh()
+        if self._multiprocess_dir is None:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(self._multiprocess_dir))  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
 
 
 class InFlight:

@@ -23,7 +23,7 @@ from lxml import etree
 from gateway import logs
 from gateway.exceptions import ConfigurationError, GatewayError
 from gateway.ins.matricule import key_matches
-from gateway.ins.strategy import FirstNameStrategy, attempts
+from gateway.ins.strategy import FirstNameStrategy, attempts, refinement
 from gateway.ins.verdicts import (
     Difference,
     IdentityStatus,
@@ -164,15 +164,32 @@ class InsService:
     ) -> SearchAnswer:
         tried: list[Attempt] = []
         for first_names in attempts(query.first_names, self._strategy):
-            if tried:  # every upstream message has its own wsa:MessageID
-                context = dataclasses.replace(context, message_id=new_message_id())
-            body = traits_search_body(query, first_names)
-            queried_at = self._clock()
-            result = self._call(Operation.SEARCH_TRAITS, body, context, held=held)
-            tried.append(Attempt(first_names, result.code, context.message_id))
-            if result.code is not ResultCode.NOT_FOUND:
+            answer = self._attempt(query, first_names, context, held, tried)
+            if answer.result.code is ResultCode.MULTIPLE:
+                full = refinement(first_names, query.first_names)
+                refined = self._attempt(query, full, context, held, tried) if full else None
+                if refined is not None and refined.result.code is not ResultCode.NOT_FOUND:
+                    answer = refined  # else several identities match the name sent: multiple
+            if answer.result.code is not ResultCode.NOT_FOUND:
                 break
-        return SearchAnswer(query, result, context, tuple(tried), queried_at)
+        return dataclasses.replace(answer, attempts=tuple(tried))
+
+    def _attempt(
+        self,
+        query: TraitsQuery,
+        first_names: str,
+        context: CallContext,
+        held: tuple[str, ...],
+        tried: list[Attempt],
+    ) -> SearchAnswer:
+        """One call of a traits search, recorded in ``tried``, with its own ``wsa:MessageID``."""
+        if tried:
+            context = dataclasses.replace(context, message_id=new_message_id())
+        body = traits_search_body(query, first_names)
+        queried_at = self._clock()
+        result = self._call(Operation.SEARCH_TRAITS, body, context, held=held)
+        tried.append(Attempt(first_names, result.code, context.message_id))
+        return SearchAnswer(query, result, context, queried_at=queried_at)
 
     def search_by_vitale(self, query: VitaleQuery, context: CallContext) -> SearchAnswer:
         """``rechercherInsAvecCarteVitale`` with the card's data."""

@@ -8,8 +8,14 @@ per worker process and never shared across a fork.
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
 import ssl
-from collections.abc import Callable, Mapping
+import sys
+import tempfile
+from collections.abc import Callable, Mapping, MutableMapping
+from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -24,6 +30,48 @@ def tls_server_context(
     context = default_factory()
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     return context
+
+
+def metrics_directory(env: MutableMapping[str, str]) -> Path:
+    """The workers' metrics directory (prometheus-client multiprocess mode), emptied.
+
+    ``PROMETHEUS_MULTIPROC_DIR`` if set, else a private temporary directory removed when the
+    master exits. Called by the master before the workers fork: each worker writes its
+    values there and a scrape adds them up. Old files would add a previous run's counts,
+    so it starts empty.
+    """
+    given = env.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
+    if given:
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink()
+    else:
+        path = Path(tempfile.mkdtemp(prefix="insi-gateway-metrics-"))
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+        atexit.register(_remove_if_master, path, os.getpid())
+    if "prometheus_client.values" in sys.modules:  # imported before: it read the env then
+        from prometheus_client import values
+
+        values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+    return path
+
+
+def _remove_if_master(path: Path, master: int) -> None:
+    """Workers run the master's atexit handlers too: only the master removes the directory."""
+    if os.getpid() == master:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def forget_worker(metrics_dir: Path) -> Callable[[Any, Any], None]:
+    """gunicorn ``child_exit`` hook: a dead worker's live gauges (in flight...) stop counting."""
+
+    def child_exit(server: Any, worker: Any) -> None:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid, str(metrics_dir))  # type: ignore[no-untyped-call]
+
+    return child_exit
 
 
 class GunicornServer(BaseApplication):  # type: ignore[misc]

@@ -111,7 +111,7 @@ class StorageSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> StorageSettings:
-        reader = _EnvReader(env)
+        reader = _EnvReader({**config_file(env.get("GATEWAY_CONFIG_FILE", "")), **env})
         audit_key = reader.required("GATEWAY_AUDIT_KEY")
         if len(audit_key) < 16:
             raise ConfigurationError("GATEWAY_AUDIT_KEY", "must be at least 16 characters")
@@ -164,6 +164,7 @@ class Settings:
     storage: StorageSettings
     jobs: JobSettings
     shared: SharedStateSettings
+    metrics_dir: Path | None  # the workers' metrics files (multiprocess mode), set by serve
     connect_timeout: float
     read_timeout: float
     resilience: ResiliencePolicy
@@ -208,6 +209,9 @@ class Settings:
             storage=StorageSettings.from_env(env),
             jobs=JobSettings.from_env(env),
             shared=SharedStateSettings.from_env(env),
+            metrics_dir=Path(env["PROMETHEUS_MULTIPROC_DIR"])
+            if env.get("PROMETHEUS_MULTIPROC_DIR")
+            else None,
             connect_timeout=reader.positive_float("INSI_CONNECT_TIMEOUT", 3.05),
             read_timeout=reader.positive_float("INSI_READ_TIMEOUT", 15.0),
             resilience=ResiliencePolicy(
@@ -327,6 +331,18 @@ def config_file(path: str) -> dict[str, str]:
             raise ConfigurationError("GATEWAY_CONFIG_FILE", f"line {number} is not NAME=value")
         values[name.strip()] = value.strip().strip('"').strip("'")
     return values
+
+
+DEFAULT_CONFIG_FILE = Path("var") / "gateway.env"  # what scripts/demo writes
+
+
+def config_file_path(env: Mapping[str, str], cwd: Path) -> str:
+    """The configuration file the CLI reads: ``GATEWAY_CONFIG_FILE`` when set (set and
+    empty: none), else ``var/gateway.env`` of the working directory when it exists."""
+    if "GATEWAY_CONFIG_FILE" in env:
+        return env["GATEWAY_CONFIG_FILE"].strip()
+    default = cwd / DEFAULT_CONFIG_FILE
+    return str(default) if default.is_file() else ""
 
 
 def effective(settings: object) -> object:

@@ -6,12 +6,18 @@ loopback: nothing in the suite may leave 127.0.0.1.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from gateway.pki.devpki import DevPki, generate_dev_pki
 from tests.paths import REFERENCE_DIR
+
+# Every CLI and server the suite starts gets exactly the environment its test gives: never
+# the var/gateway.env a developer's ./scripts/demo left in the checkout (set and empty:
+# no configuration file; tests of the file set it themselves).
+os.environ["GATEWAY_CONFIG_FILE"] = ""
 
 
 @pytest.fixture(scope="session")

@@ -28,9 +28,9 @@ NDJSON = "application/x-ndjson"
 CSV = "text/csv"
 OPERATION = "jobs"  # what an application must be allowed (``insi-gateway apps add --operations``)
 CSV_COLUMNS = (
-    *("row", "local_id", "kind", "verdict", "matricule", "key", "oid", "birth_name"),
-    *("first_names", "sex", "birth_date", "birth_place", "differences", "message_id"),
-    *("error_type", "error_field", "error_detail"),
+    *("row", "local_id", "kind", "verdict", "identity_status", "matricule", "key", "oid"),
+    *("birth_name", "first_names", "sex", "birth_date", "birth_place", "differences"),
+    *("message_id", "queried_at", "error_type", "error_field", "error_detail"),
 )
 
 jobs_api = Blueprint("jobs_api", __name__, url_prefix="/v1/jobs")
@@ -141,19 +141,35 @@ def _csv_lines(results: Iterable[dict[str, Any]]) -> Iterator[str]:
     yield buffer.getvalue()
 
 
+# OWASP "CSV Injection": a cell starting with one of these is run as a formula by
+# spreadsheets; such a cell is written with a leading apostrophe (shown, never run).
+_FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(cell: object) -> object:
+    if isinstance(cell, str) and cell.startswith(_FORMULA_LEADS):
+        return "'" + cell
+    return cell
+
+
 def _csv_cells(result: dict[str, Any]) -> list[object]:
+    return [_inert(cell) for cell in _csv_values(result)]
+
+
+def _csv_values(result: dict[str, Any]) -> list[object]:
     ins = result.get("ins") or {}
     identity = result.get("identity") or {}
     error = result.get("error") or {}
     differences = " ".join(d["field"] for d in result.get("differences") or [])
     return [
-        *(result.get(k) for k in ("row", "local_id", "kind", "verdict")),
+        *(result.get(k) for k in ("row", "local_id", "kind", "verdict", "identity_status")),
         *(ins.get(k) for k in ("matricule", "key", "oid")),
         identity.get("birth_name"),
         " ".join(identity.get("first_names") or []),
         *(identity.get(k) for k in ("sex", "birth_date", "birth_place")),
         differences,
         result.get("message_id"),
+        result.get("queried_at"),
         *(error.get(k) for k in ("type", "field", "detail")),
     ]
 

@@ -20,7 +20,7 @@ from gateway import logs
 from gateway.access import Gatekeeper, presented_key, user_id
 from gateway.exceptions import GatewayError, MalformedRequest
 from gateway.ins.queries import search_query, verify_query, vitale_query
-from gateway.interfaces import fhir
+from gateway.interfaces import fhir, json_input
 from gateway.interfaces.answers import search_answer_json, verify_answer_json
 from gateway.interfaces.batch import verify_batch
 from gateway.interfaces.oversized import drain
@@ -64,15 +64,17 @@ def current_app_name() -> str:
 
 
 def _json_payload() -> object:
+    """The body's JSON, strictly (:mod:`gateway.interfaces.json_input`: no duplicate members,
+    no control or bidirectional characters)."""
     if not request.is_json:
         raise MalformedRequest("Content-Type must be application/json")
     try:
-        payload = request.get_json(silent=True)
-    except RecursionError:  # json.loads on hostile nesting; get_json only catches ValueError
-        raise MalformedRequest("body is nested too deeply") from None
-    if payload is None:
-        raise MalformedRequest("body is not valid JSON")
-    return payload
+        data = request.get_data(cache=True)
+    except HTTPException:
+        raise
+    except Exception:  # gunicorn's InvalidChunkSize & co: the client's framing, not our bug
+        raise MalformedRequest("the body could not be read (invalid chunked encoding)") from None
+    return json_input.loads(data)
 
 
 def _as_object(payload: object) -> dict[str, Any]:
@@ -146,12 +148,28 @@ def _finish(response: Response) -> Response:
         g.log_token,
         request_id=g.request_id,
         method=request.method,
-        path=request.path,
+        path=_logged_path(),
         status=response.status_code,
         started=g.started,
         listener=current_app.extensions["insi_metrics"].observe_request,
     )
     return response
+
+
+def _logged_path() -> str:
+    """The path, when it is one of ours: an unknown path is the caller's text (it may hold
+    identity data, ``/v1/ins/DUPONT``) and is never logged."""
+    if request.url_rule is not None or request.path in _static_paths():
+        return request.path
+    return "(unknown)"
+
+
+def _static_paths() -> frozenset[str]:
+    paths: frozenset[str] = current_app.extensions.setdefault(
+        "insi_static_paths",
+        frozenset(rule.rule for rule in current_app.url_map.iter_rules() if not rule.arguments),
+    )
+    return paths
 
 
 def _problem(error: BaseException) -> Response:
@@ -186,6 +204,9 @@ def _http_problem(error: HTTPException) -> Response:
     response = jsonify(document)
     response.status_code = status
     response.mimetype = PROBLEM_JSON
+    for name, value in error.get_headers():  # Allow (405), Retry-After...: HTTP's own headers
+        if name.lower() != "content-type":
+            response.headers[name] = value
     return response
 
 

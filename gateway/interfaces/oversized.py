@@ -29,7 +29,10 @@ def drain(environ: dict[str, Any], *, already_read: int = 0) -> None:
     stream = environ["wsgi.input"]
     deadline = time.monotonic() + DRAIN_SECONDS
     while left > 0 and time.monotonic() < deadline:
-        chunk = stream.read(min(_CHUNK, left))
+        try:
+            chunk = stream.read(min(_CHUNK, left))
+        except Exception:  # a broken chunked body (gunicorn's InvalidChunkSize...): nothing to keep
+            return
         if not chunk:
             return
         left -= len(chunk)

@@ -23,7 +23,8 @@ class ProblemKind:
     status: int
     slug: str
     title: str
-    fault_role: Literal["Client", "Server"]
+    # SOAP fault code: Client (Sender in 1.2) or Server (Receiver), or an envelope-level code.
+    fault_role: Literal["Client", "Server", "VersionMismatch", "MustUnderstand"]
 
     @property
     def type_uri(self) -> str:
@@ -34,6 +35,12 @@ PROBLEMS: Final[dict[type[exc.GatewayError], ProblemKind]] = {
     exc.GatewayError: ProblemKind(500, "internal-error", "Internal gateway error", "Server"),
     exc.InvalidInput: ProblemKind(400, "invalid-input", "Invalid input", "Client"),
     exc.MalformedRequest: ProblemKind(400, "malformed-request", "Malformed request", "Client"),
+    exc.SoapVersionMismatch: ProblemKind(
+        400, "soap-version-mismatch", "SOAP version mismatch", "VersionMismatch"
+    ),
+    exc.SoapHeaderNotUnderstood: ProblemKind(
+        400, "soap-must-understand", "SOAP header not understood", "MustUnderstand"
+    ),
     exc.IdentityNotEligible: ProblemKind(
         422, "identity-not-eligible", "Identity not eligible for the teleservice", "Client"
     ),

@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import enum
 import io
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,8 +24,9 @@ from typing import Any
 from gateway.exceptions import GatewayError, IdentityNotEligible, InvalidInput, MalformedRequest
 from gateway.ins.queries import search_query, verify_query
 from gateway.ins.traits import TRAITS_FIELDS
+from gateway.interfaces import json_input
 from gateway.interfaces.problems import problem_document
-from gateway.models import TraitsQuery, VerifyQuery
+from gateway.models import VerifyQuery
 
 CSV_TYPE = "text/csv"
 JSONL_TYPES = frozenset({"application/x-ndjson", "application/jsonl", "application/json-lines"})
@@ -36,10 +36,20 @@ MAX_LOCAL_ID = 128
 
 
 class RowKind(enum.StrEnum):
-    """A row with an INS is a verification; a row with traits only is a search."""
+    """A row with an INS is a verification; a row with traits only is a search (refused)."""
 
     VERIFY = "verify"
     SEARCH = "search"
+
+
+# The CNAM's INSi rules: mass (batch) use of the teleservice is for *verifying* INS already
+# held; retrieving an INS by traits is a unitary, interactive act (a user at the desk, who
+# can check the identity). docs/jobs.md names the sources.
+SEARCH_ROW_REASON = (
+    "is required: a batch job only verifies INS already held (INSi rules: retrieving an "
+    "INS by traits is a unitary, interactive act); search this identity with "
+    "POST /v1/ins/search"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +63,16 @@ class InputRow:
     error: GatewayError | None = None
 
 
-def row_query(kind: RowKind, fields: Mapping[str, object]) -> VerifyQuery | TraitsQuery:
-    """The core query of a row (raises ``InvalidInput`` / ``IdentityNotEligible``)."""
-    return verify_query(fields) if kind is RowKind.VERIFY else search_query(fields)
+def row_query(kind: RowKind, fields: Mapping[str, object]) -> VerifyQuery:
+    """The core query of a row (raises ``InvalidInput`` / ``IdentityNotEligible``).
+
+    A search row is refused here, so one stored before this rule (or by any
+    path) is never sent: the runner calls this before every row.
+    """
+    if kind is RowKind.SEARCH:
+        search_query(fields)  # a malformed trait is reported first, as for any row
+        raise InvalidInput("ins", SEARCH_ROW_REASON)
+    return verify_query(fields)
 
 
 def parse_submission(data: bytes, content_type: str, *, max_rows: int) -> list[InputRow]:
@@ -125,9 +142,12 @@ def _jsonl_records(text: str) -> Iterator[dict[str, object] | InvalidInput]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-        except (ValueError, RecursionError):  # RecursionError: hostile nesting
+            record = json_input.loads(line)  # duplicate members, control characters: refused
+        except MalformedRequest:
             yield InvalidInput("row", "is not valid JSON")
+            continue
+        except InvalidInput as error:
+            yield error
             continue
         if isinstance(record, dict):
             yield record
@@ -146,6 +166,9 @@ def _row(number: int, record: dict[str, object] | InvalidInput) -> InputRow:
         fields["ins"] = flat if "ins" not in fields else None  # both forms: refused below
     local_id = _local_id(raw_id)
     try:
+        if local_id is not None and json_input.unsafe_character(local_id) is not None:
+            unsafe, local_id = local_id, None  # never stored, never echoed in the results
+            json_input.check_text("local_id", unsafe)
         if local_id is None:
             raise InvalidInput(
                 "local_id", f"is required: a string of 1 to {MAX_LOCAL_ID} characters"
@@ -173,11 +196,13 @@ def empty_result(number: int, local_id: str | None, kind: str, verdict: str) -> 
         "local_id": local_id,
         "kind": kind,
         "verdict": verdict,
+        "identity_status": None,
         "ins": None,
         "identity": None,
         "history": [],
         "differences": [],
         "message_id": None,
+        "queried_at": None,
         "error": None,
     }
 

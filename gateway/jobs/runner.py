@@ -27,11 +27,11 @@ from typing import Any
 
 from gateway import exceptions as exc
 from gateway import logs
-from gateway.interfaces.answers import search_answer_json, verify_answer_json
+from gateway.interfaces.answers import verify_answer_json
 from gateway.jobs import ClaimedRow
 from gateway.jobs.inputs import RowKind, empty_result, error_result, row_query
 from gateway.jobs.priority import InteractiveGate
-from gateway.models import CallContext, CertificateMode, TraitsQuery
+from gateway.models import CallContext, CertificateMode
 from gateway.service import InsService, VerifyAnswer
 from gateway.storage.jobs import JobStore
 
@@ -70,8 +70,11 @@ class JobRunner:
         retry_seconds: float = 5.0,
         retention_days: float = 7.0,
         rate_wait: Callable[[float], float] | None = None,
+        activity_sector: Callable[[str], str | None] | None = None,
     ) -> None:
         self._store = store
+        # The VIHF secteurActivite of a job's application (docs/vihf.md); None: the default.
+        self._activity_sector = activity_sector or (lambda _app: None)
         self._service = service
         self._workers = workers
         self._rate = rate
@@ -136,6 +139,7 @@ class JobRunner:
             row.message_id,
             CertificateMode.AUTO,
             app=row.app,
+            activity_sector=self._activity_sector(row.app),
             before_send=self._before_send,
         )
         try:
@@ -155,16 +159,13 @@ class JobRunner:
         self._record(row, verdict, result)
 
     def _answer(self, row: ClaimedRow, context: CallContext) -> tuple[str, dict[str, Any]]:
-        query = row_query(RowKind(row.kind), row.payload)
-        if isinstance(query, TraitsQuery):
-            search = self._service.search_by_traits(query, context)
-            verdict, body = search.result.code.status, search_answer_json(search)
-        else:
-            answer: VerifyAnswer = self._service.verify(query, context)
-            verdict, body = answer.verdict.value, verify_answer_json(answer)
+        query = row_query(RowKind(row.kind), row.payload)  # a search row is refused here
+        answer: VerifyAnswer = self._service.verify(query, context)
+        verdict, body = answer.verdict.value, verify_answer_json(answer)
         result = empty_result(row.number, row.local_id, row.kind, verdict)
-        for key in ("ins", "identity", "history", "differences", "message_id"):
-            result[key] = body.get(key, result[key])
+        for key in ("identity_status", "ins", "identity", "history", "differences"):
+            result[key] = body[key]
+        result["message_id"], result["queried_at"] = body["message_id"], body["queried_at"]
         return verdict, result
 
     def _record(self, row: ClaimedRow, verdict: str, result: dict[str, Any]) -> None:

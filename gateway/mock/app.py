@@ -32,6 +32,7 @@ from wsgiref.types import StartResponse, WSGIEnvironment
 
 from werkzeug.wrappers import Request, Response
 
+from gateway import logs
 from gateway.exceptions import MalformedRequest, XmlRejected
 from gateway.mock import responses
 from gateway.mock.card_check import verify_card_assertion
@@ -217,8 +218,8 @@ class MockApp:
         else:
             return Response(body, status=200, content_type=SOAP_RESPONSE_TYPE)
         exchange.outcome = fault.error_code
-        _log.info("fault %s (%s): %s", fault.error_code, fault.subcode, fault.reason)
         message_id = exchange.request.message_id if exchange.request else None
+        _log_fault(fault, message_id)
         xml = responses.fault_envelope(fault, style=style, message_id=message_id)
         return Response(xml, status=500, content_type=SOAP_RESPONSE_TYPE)
 
@@ -307,6 +308,24 @@ class MockApp:
             return search_by_vitale(read_vitale(request))
         except MalformedRequest as exc:
             raise _FaultError(responses.malformed(exc.reason)) from None
+
+
+def _log_fault(fault: responses.Fault, message_id: str | None) -> None:
+    """One JSON line on stdout per fault answered (:func:`gateway.logs.configure`).
+
+    Codes and the request's ``wsa:MessageID`` only: a reason may quote what the
+    schema refused, and that can be an identity trait.
+    """
+    logs.event(
+        _log,
+        "fault answered",
+        level=logging.WARNING,
+        code=f"soap:{fault.code}",
+        subcode=fault.subcode,
+        error_code=fault.error_code,
+        severity=fault.severity,
+        message_id=message_id,
+    )
 
 
 def _parse(data: bytes, content_type: str) -> SoapRequest | responses.Fault:

@@ -44,7 +44,13 @@ _SCHEMA_BY_ELEMENT: dict[str, str] = {
     ns.qname(ns.SAML2, "Assertion"): "xsd/SAML/saml-schema-assertion-2.0.xsd",
     ns.qname(ns.SIRAM, "Erreur"): "xsd/schema_faultSOAP_V01_01.xsd",
 }
-_TEXT_ONLY_HEADERS = {ns.qname(ns.WSA, "Action"), ns.qname(ns.WSA, "MessageID")}
+# WS-Addressing headers the WSDL's imported ws-addr schema allows, all AttributedURIType
+# (text): wsa:To is optional there, so a client may send it (issue 8).
+_TEXT_ONLY_HEADERS = {
+    ns.qname(ns.WSA, "Action"),
+    ns.qname(ns.WSA, "MessageID"),
+    ns.qname(ns.WSA, "To"),
+}
 _VALIDATING = threading.Lock()  # validate() and its error_log, atomically (module docstring)
 
 

@@ -4,6 +4,10 @@ The table holds the public test identities of the CNDA qualification
 platform plus two homonyms of our own (DE VINCI), so every result code of
 ``rechercherInsAvecTraitsIdentite`` can be reached: 00 (one), 01 (none,
 e.g. HOUILLES which has no INS), 02 (several, DE VINCI without birth place).
+Issue 8 added twins sharing their first first name (JUMELLES, for the CR 02
+refinement), an answer without ``Prenom`` (ECETINSI, as the real CNDA answer
+is), a former INS without ``Cle`` (ANCIENCLE) and a demonstration NIR
+(DEMONSTRATION, OID ``.11``).
 
 Matching is exact on purpose: the gateway must send INS-normalised traits
 (upper case, no accents), and a mock that tolerated sloppy input would hide
@@ -14,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.ins.matricule import OID_NIA, OID_NIR
+from gateway.ins.matricule import OID_DEMO_NIR, OID_NIA, OID_NIR
 from gateway.models import Ins, TraitsQuery
 
 
@@ -54,6 +58,7 @@ class Persona:
     active: Ins | None
     history: tuple[Ins, ...] = ()
     vitale_cards: tuple[VitaleCard, ...] = ()
+    with_prenom: bool = True  # False: the answer's TIQ has ListePrenom only, as real ones often do
 
     def answers_traits(self, query: TraitsQuery) -> bool:
         """Same birth name, sex, birth date; first name(s) known; birth place equal if given."""
@@ -117,10 +122,12 @@ PERSONAS: tuple[Persona, ...] = (
             history=(_ins("2751263220749", "74", start="1975-12-31"),)),
     Persona("TCHITCHI", ("CATARINA", "BELLA"), "F", "1936-06-21", "63220",
             _ins("2360663220836", "56")),
+    # Answered without Prenom, as the recorded CNDA answer for this identity is.
     Persona("ECETINSI", ("PIERRE-ALAIN", "MURIEL", "FLORIANT"), "M", "2009-07-14", "63220",
             _ins("1090763220834", "89"),
             history=(_ins("2090763220834", "39", start="2009-07-14", end="2009-10-31"),
-                     _ins("2090663220123", "55", start="2009-11-01", end="2011-03-31"))),
+                     _ins("2090663220123", "55", start="2009-11-01", end="2011-03-31")),
+            with_prenom=False),
     Persona("CORSE", ("ANTHONY",), "M", "1980-03-02", "2B020", _ins("180032B020401", "23")),
     Persona("NESSI", ("MICHELANGELO", "ANTHONY"), "M", "2010-08-07", "63220",
             _ins("1100863220830", "60"),
@@ -135,5 +142,17 @@ PERSONAS: tuple[Persona, ...] = (
     Persona("LUNAIRE", ("MARIE",), "F", "1950-00-00", "99350", _ins("2509999350123", "94")),
     # Ours: the teleservice is the authority, even for a key failing the 97-mod check.
     Persona("CLEFAUSSE", ("JEANNE",), "F", "1985-05-05", "63220", _ins("2850563220999", "00")),
+    # Ours: twins sharing their first first name, date and place: MARIE alone is a CR 02,
+    # the whole list of birth first names designates one of them.
+    Persona("JUMELLES", ("MARIE", "CLAIRE"), "F", "2001-04-12", "63220",
+            _ins("2010463220101", "49")),
+    Persona("JUMELLES", ("MARIE", "ANNE"), "F", "2001-04-12", "63220",
+            _ins("2010463220102", "48")),
+    # Ours: a former INS without Cle (optional in INSi_RESULTAT_INS.xsd).
+    Persona("ANCIENCLE", ("LOUISE",), "F", "1970-05-20", "75056", _ins("2700575056321", "90"),
+            history=(Ins("1700575056321", None, OID_NIR),)),
+    # Ours: a fictitious patient with a demonstration NIR (OID .11, FR Core INS-NIR-DEMO).
+    Persona("DEMONSTRATION", ("PAUL",), "M", "1985-01-15", "63220",
+            _ins("1850163220555", "40", oid=OID_DEMO_NIR)),
 )
 # fmt: on

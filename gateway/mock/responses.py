@@ -135,7 +135,8 @@ def _individu(resultat: etree._Element, persona: Persona, *, variant: bool) -> N
         _ins(individu, "INSHISTO", old, variant=variant)
     tiq = etree.SubElement(individu, _r("TIQ"))
     _leaf(tiq, "NomNaissance", persona.birth_name)
-    _leaf(tiq, "Prenom", persona.first_names[0])
+    if persona.with_prenom:
+        _leaf(tiq, "Prenom", persona.first_names[0])
     _leaf(tiq, "ListePrenom", " ".join(persona.first_names))
     _leaf(tiq, "Sexe", persona.sex)
     _leaf(tiq, "DateNaissance", persona.birth_date)

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gateway.exceptions import ConfigurationError
+from gateway.logs import configure
 from gateway.mock.app import MockApp, create_mock_app
 from gateway.mock.settings import CA_BUNDLE_NAME, AuthMode, MockSettings
 from gateway.serving import run
@@ -28,7 +29,11 @@ SERVER_KEY_NAME = "mock-server.key"
 
 
 def build_app(pki_dir: Path) -> MockApp:
-    """gunicorn app factory: read ``MOCK_*`` settings in the worker, after the fork."""
+    """gunicorn app factory: read ``MOCK_*`` settings in the worker, after the fork.
+
+    The mock's own events (each fault it answers) go to stdout as JSON lines.
+    """
+    configure("INFO")
     return create_mock_app(MockSettings.from_env(os.environ, pki_dir=pki_dir))
 
 

@@ -194,6 +194,10 @@ def _from_pkcs12(data: bytes, password: bytes | None, setting: str) -> Credentia
     try:
         key, certificate, additional = pkcs12.load_key_and_certificates(data, password)
     except ValueError:
+        if password is None:  # the usual cause: an encrypted file and no passphrase
+            raise CredentialError(
+                setting, "no passphrase given (the PKCS#12 is encrypted, or corrupt)"
+            ) from None
         raise CredentialError(setting, "wrong passphrase or corrupt PKCS#12") from None
     except UnsupportedAlgorithm:
         raise CredentialError(setting, "PKCS#12 uses an unsupported encryption") from None
@@ -238,7 +242,7 @@ def _pem_private_key(data: bytes, password: bytes | None, setting: str) -> Priva
     block = blocks[0]
     encrypted = block.startswith(b"-----BEGIN ENCRYPTED") or b"Proc-Type: 4,ENCRYPTED" in block
     if encrypted and password is None:
-        raise CredentialError(setting, "private key is encrypted and no passphrase is set")
+        raise CredentialError(setting, "no passphrase given (the private key is encrypted)")
     try:
         key = serialization.load_pem_private_key(block, password if encrypted else None)
     except ValueError:

@@ -49,11 +49,14 @@ _PUBLIC_MODE = 0o644
 
 @dataclass(frozen=True, slots=True)
 class ClientFiles:
-    """One establishment credential: PKCS#12 (with chain) plus PEM cert+chain and encrypted key."""
+    """One establishment credential: PKCS#12 (with chain), PEM cert+chain and encrypted key,
+    and ``full``: the one PEM holding certificate, chain and key (what ``INSI_CERT_MANU``
+    accepts as PEM)."""
 
     p12: Path
     pem: Path
     key: Path
+    full: Path
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +145,8 @@ def generate_dev_pki(directory: Path) -> DevPki:
 
 def _layout(directory: Path, passphrase: str) -> DevPki:
     def client(stem: str) -> ClientFiles:
-        return ClientFiles(*(directory / f"{stem}{ext}" for ext in (".p12", ".pem", ".key")))
+        suffixes = (".p12", ".pem", ".key", "-full.pem")
+        return ClientFiles(*(directory / f"{stem}{suffix}" for suffix in suffixes))
 
     def pem(stem: str) -> PemFiles:
         return PemFiles(directory / f"{stem}.pem", directory / f"{stem}.key")
@@ -202,6 +206,11 @@ def _ensure(
         if from_p12 is None or (from_p12.certificate, from_p12.chain) != (certificate, chain):
             _write(files.p12, _pkcs12(files.p12.stem, credential, password), _SECRET_MODE)
         files.p12.chmod(_SECRET_MODE)
+    if isinstance(files, ClientFiles):
+        full = credential.chain_pem + files.key.read_bytes()
+        if _read_or_none(files.full) != full:
+            _write(files.full, full, _SECRET_MODE)
+        files.full.chmod(_SECRET_MODE)
     return credential
 
 

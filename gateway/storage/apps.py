@@ -111,6 +111,12 @@ class AppRegistry:
         with self._db.read() as conn:
             return _app(_existing(conn, name))
 
+    def activity_sector(self, name: str) -> str | None:
+        """The app's VIHF ``secteurActivite`` (None: the default, or no such app any more)."""
+        with self._db.read() as conn:
+            row = _row(conn, name)
+        return None if row is None else row.activity_sector
+
     def list(self) -> builtins.list[App]:
         """Every app, revoked ones included, by name."""
         with self._db.read() as conn:

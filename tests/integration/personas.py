@@ -13,6 +13,7 @@ from typing import Any
 
 NIR = "1.2.250.1.213.1.4.8"
 NIA = "1.2.250.1.213.1.4.9"
+DEMO_NIR = "1.2.250.1.213.1.4.11"  # FR Core INS-NIR-DEMO: a fictitious patient's NIR
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class Expected:
     matricule: str | None  # None: the teleservice knows no INS for this person
     key: str | None = None
     oid: str = NIR
-    history: tuple[tuple[str, str], ...] = ()
+    history: tuple[tuple[str, str | None], ...] = ()
     card: dict[str, Any] | None = field(default=None)  # Vitale card data, when there is one
 
     @property
@@ -84,6 +85,23 @@ PERSONAS = [
     ),
     Expected("HOUILLES", ("PIERRE", "PAUL", "JACQUES"), "M", "1993-01-27", None, None),
     Expected("LUNAIRE", ("MARIE",), "F", "1950-00-00", "99350", "2509999350123", "94"),
+    # Issue 8: twins sharing MARIE (a CR 02 alone), told apart by the whole list.
+    Expected("JUMELLES", ("MARIE", "CLAIRE"), "F", "2001-04-12", "63220", "2010463220101", "49"),
+    Expected("JUMELLES", ("MARIE", "ANNE"), "F", "2001-04-12", "63220", "2010463220102", "48"),
+    # Issue 8: a former INS sent without its Cle.
+    Expected(
+        "ANCIENCLE",
+        ("LOUISE",),
+        "F",
+        "1970-05-20",
+        "75056",
+        "2700575056321",
+        "90",
+        history=(("1700575056321", None),),
+    ),
+    Expected(
+        "DEMONSTRATION", ("PAUL",), "M", "1985-01-15", "63220", "1850163220555", "40", oid=DEMO_NIR
+    ),
 ]
 FOUND = [p for p in PERSONAS if p.matricule]
 WITH_CARD = [p for p in PERSONAS if p.card]

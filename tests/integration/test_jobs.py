@@ -8,6 +8,7 @@ shows that no row was sent again after the request whose answer was recorded.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -157,15 +158,15 @@ def _line(local_id: str, p: Expected, ins: tuple[str, str] | None, **change: str
 
 
 def mixed_job() -> tuple[str, dict[str, str]]:
-    """20 rows: every found persona verified, each other verdict, and malformed rows."""
+    """Every found persona verified, each other verdict, malformed rows and refused searches."""
     by_name = {p.birth_name + p.first_names[0]: p for p in PERSONAS}
     ecetinsi, tchitchi = by_name["ECETINSIPIERRE-ALAIN"], by_name["TCHITCHICATARINA"]
     zoe, houilles = by_name["ADRUNZOE"], by_name["HOUILLESPIERRE"]
     dominique = by_name["ADRTROISDOMINIQUE"]
-    ins = {p.birth_name + p.first_names[0]: (str(p.matricule), str(p.key)) for p in FOUND}
-    zoe_ins, tchitchi_ins = ins["ADRUNZOE"], ins["TCHITCHICATARINA"]
+    ins = {p.birth_name + " ".join(p.first_names): (str(p.matricule), str(p.key)) for p in FOUND}
+    zoe_ins, tchitchi_ins = ins["ADRUNZOE"], ins["TCHITCHICATARINA BELLA"]
     cases: list[tuple[list[str], str]] = [
-        (_line(f"V{n}", p, ins[p.birth_name + p.first_names[0]]), "verified")
+        (_line(f"V{n}", p, ins[p.birth_name + " ".join(p.first_names)]), "verified")
         for n, p in enumerate(FOUND)
     ]
     cases += [
@@ -174,16 +175,17 @@ def mixed_job() -> tuple[str, dict[str, str]]:
         (_line("OTHER", zoe, ins["ADRTROISDOMINIQUE"]), "mismatch"),
         (_line("NOBODY", houilles, ("1930163220999", "77")), "not_found"),
         (_line("DATE", zoe, zoe_ins, birth_date="1975-02-30"), "error"),
-        (_line("KEY", zoe, (zoe_ins[0], "75")), "error"),
+        (_line("KEY", zoe, (zoe_ins[0], "7X")), "error"),  # not a 2-digit key
         (_line("DOUBT", zoe, zoe_ins, flags="douteuse"), "error"),
         (_line("", dominique, ins["ADRTROISDOMINIQUE"]), "error"),  # no local_id
-        (_line("S-FOUND", zoe, None), "found"),
-        (_line("S-MANY", DE_VINCI, None), "multiple"),
-        (_line("S-NONE", houilles, None, first_names="PIERRE"), "not_found"),
+        # rows without an INS are searches: a job only verifies (INSi rules), never sent
+        (_line("S-FOUND", zoe, None), "error"),
+        (_line("S-MANY", DE_VINCI, None), "error"),
+        (_line("S-NONE", houilles, None, first_names="PIERRE"), "error"),
     ]
     body = io.StringIO()
     csv.writer(body).writerows([CSV_HEADER.split(","), *(line for line, _ in cases)])
-    assert len(cases) == 20
+    assert len(cases) == len(FOUND) + 11
     return body.getvalue(), {line[0]: verdict for line, verdict in cases}
 
 
@@ -196,20 +198,26 @@ def test_a_mixed_job_gets_one_verdict_per_row(
     job_id = jobs.submit(body, "text/csv")
     status = jobs.wait(job_id, finished)
 
+    total = len(expected)
     assert (status["state"], status["total"], status["done"], status["progress"]) == (
         "done",
-        20,
-        20,
+        total,
+        total,
         1.0,
     )
-    assert status["counts"] == dict(Counter(expected.values()))
     results = jobs.results(job_id)
-    assert [r["row"] for r in results] == list(range(1, 21))
+    assert status["counts"] == dict(Counter(expected.values()))
+    assert [r["row"] for r in results] == list(range(1, total + 1))
     assert {(r["local_id"] or ""): r["verdict"] for r in results} == expected
     errors = {r["local_id"]: r["error"] for r in results if r["verdict"] == "error"}
     assert errors["DATE"]["field"] == "birth_date"
     assert errors["KEY"]["field"] == "ins.matricule"
     assert errors["DOUBT"]["type"].endswith("identity-not-eligible")
+    for search in ("S-FOUND", "S-MANY", "S-NONE"):  # refused, naming the rule
+        assert (errors[search]["field"], errors[search]["status"]) == ("ins", 400)
+        assert "only verifies" in errors[search]["reason"]
+    assert (by_verdict := {r["verdict"]: r["identity_status"] for r in results})
+    assert (by_verdict["verified"], by_verdict["mismatch"]) == ("RECUP", "CHECK_REQUIRED")
     assert errors[None]["field"] == "local_id"
     by_id = {r["local_id"]: r for r in results}
     assert by_id["V0"]["ins"]["matricule"] == FOUND[0].matricule
@@ -218,6 +226,34 @@ def test_a_mixed_job_gets_one_verdict_per_row(
     logged = {r["message_id"]: r for r in mock_server.logged_requests()}
     answered = [r for r in results if r["verdict"] != "error"]
     assert all(logged[r["message_id"]]["client_cn"] == "INSI-AUTO" for r in answered)
+    assert all(r["queried_at"] for r in answered)
+    refused = [by_id[s] for s in ("S-FOUND", "S-MANY", "S-NONE")]
+    assert all(r["message_id"] is None for r in refused)  # never sent
+
+
+def test_job_calls_declare_their_applications_activity_sector(
+    jobs_gateway: GatewayServer, mock_server: MockServer
+) -> None:
+    """The VIHF secteurActivite of a job's calls is its app's (docs/vihf.md), not the default."""
+    key = register_app(
+        jobs_gateway.env, "clinique-lots", "--operations", "jobs", "--activity-sector", "SA04",
+        *UNLIMITED,
+    )  # fmt: skip
+    jobs = Jobs(dataclasses.replace(jobs_gateway, api_key=key))
+    zoe = next(p for p in FOUND if p.birth_name == "ADRUN")
+    body = io.StringIO()
+    row = _line("SA04-ROW", zoe, (str(zoe.matricule), str(zoe.key)))
+    csv.writer(body).writerows([CSV_HEADER.split(","), row])
+
+    job_id = jobs.submit(body.getvalue(), "text/csv")
+    jobs.wait(job_id, finished)
+
+    (result,) = jobs.results(job_id)
+    assert result["verdict"] == "verified", result
+    logged = {r["message_id"]: r for r in mock_server.logged_requests()}
+    sent = logged[result["message_id"]]
+    assert (sent["client_cn"], sent["vihf_sector"]) == ("INSI-AUTO", "SA04")
+    assert sent["vihf_qualifier"] == "STRUCTURE"  # unattended: no end user
 
 
 def test_results_as_csv(jobs_gateway: GatewayServer) -> None:
@@ -261,6 +297,10 @@ def test_a_job_is_invisible_to_other_apps_and_needs_the_jobs_operation(
     assert jobs.call("POST", "/v1/jobs", data=b"local_id\n").status_code == 400
 
 
+# An INS with a valid key (97 - 1800175056001 mod 97 = 03) that the mock knows for nobody.
+HELD_UNKNOWN = {"matricule": "1800175056001", "key": "03", "oid": "1.2.250.1.213.1.4.8"}
+
+
 def synthetic(prefix: str, count: int) -> list[dict[str, Any]]:
     """Identities unknown to the mock, each answered by one call (not found, one first name)."""
 
@@ -274,6 +314,7 @@ def synthetic(prefix: str, count: int) -> list[dict[str, Any]]:
             "first_names": ["JEAN"],
             "sex": "M",
             "birth_date": "1980-01-01",
+            "ins": HELD_UNKNOWN,  # a job verifies INS already held: never a search row
         }
         for n in range(count)
     ]
@@ -443,7 +484,7 @@ def test_the_cli_client_submits_follows_and_saves_the_results(
     assert completed.returncode == 0, completed.stderr
     rows = list(csv.DictReader(output.open()))
     assert {r["local_id"]: r["verdict"] for r in rows} == expected
-    assert "100% (20/20 rows)" in completed.stderr
+    assert f"100% ({len(expected)}/{len(expected)} rows)" in completed.stderr
     assert "ADRUN" not in completed.stderr  # counts only, never identities
     assert not list(tmp_path.glob(".*.partial"))
     progress = io.StringIO()

@@ -7,6 +7,7 @@ mock's own entry point is what is tested; stopped by the fixture finalizer
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from tests.unit.test_mock_app import (
     assertion,
     child,
     dominique_with,
+    envelope,
     security,
     sign,
     signed_search,
@@ -206,3 +208,39 @@ def test_a_tampered_signature_is_refused_over_mutual_tls(
     erreur = etree.fromstring(response.content).find(f".//{{{ns.SIRAM}}}Erreur")
     assert erreur is not None
     assert erreur.get("code") == "DESIR_480"  # VIHF refused
+
+
+def test_each_fault_answered_is_a_json_line_on_stdout(
+    mock: Mock, manu: Credential, manu_cert: tuple[str, str]
+) -> None:
+    """Issue 8: ops read the mock's faults from its standard output, one JSON line each."""
+    message_id = "uuid:7e1f0c3a-5b2d-4c8e-9a61-0f3b5d7c9e21"
+    data = envelope(
+        traits_body(*DOMINIQUE),
+        security_header=security(sign(assertion(), manu)),
+        idam="NOT-AN-AUTHORISED-IDAM",
+        message_id=message_id,
+    )
+
+    response = requests.post(
+        mock.base_url + "/lps",
+        data=data,
+        headers={"Content-Type": soap_content_type()},
+        cert=manu_cert,
+        verify=str(mock.ca_bundle),
+        timeout=10,
+    )
+
+    assert response.status_code == 500
+    lines = [
+        json.loads(line) for line in mock.process.output().splitlines() if line.startswith("{")
+    ]
+    faults = [line for line in lines if line.get("event") == "fault answered"]
+    mine = [line for line in faults if line.get("message_id") == message_id]
+    assert len(mine) == 1
+    assert (mine[0]["code"], mine[0]["subcode"], mine[0]["error_code"]) == (
+        "soap:Sender",
+        "siram_100",
+        "desir_550",
+    )
+    assert "ADRTROIS" not in mock.process.output()  # never a trait in clear

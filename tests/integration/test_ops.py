@@ -155,6 +155,62 @@ def test_check_cert(dev_pki: DevPki, name: str, failing: str | None) -> None:
     assert dev_pki.passphrase not in completed.stdout + completed.stderr
 
 
+def _check_cert(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, "check-cert", *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("form", ["pem+key", "full-pem"])
+def test_check_cert_takes_a_pem_with_its_key_apart_or_together(dev_pki: DevPki, form: str) -> None:
+    files = dev_pki.insi_manu
+    paths = [str(files.pem), "--key", str(files.key)] if form == "pem+key" else [str(files.full)]
+    completed = _check_cert(
+        *paths,
+        "--passphrase-env",
+        "INSI_CERT_MANU_PASSPHRASE",
+        "--ca",
+        str(dev_pki.ca_bundle),
+        env={"INSI_CERT_MANU_PASSPHRASE": dev_pki.passphrase},
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "[FAIL]" not in completed.stdout
+
+
+@pytest.mark.parametrize("form", ["p12", "pem+key"])
+def test_check_cert_says_no_passphrase_given(dev_pki: DevPki, form: str) -> None:
+    files = dev_pki.insi_manu
+    paths = [str(files.p12)] if form == "p12" else [str(files.pem), "--key", str(files.key)]
+    completed = _check_cert(*paths, "--ca", str(dev_pki.ca_bundle))
+    assert completed.returncode == 2
+    assert "no passphrase given" in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+def test_check_cert_names_an_unset_passphrase_variable(dev_pki: DevPki) -> None:
+    completed = _check_cert(
+        str(dev_pki.insi_manu.p12),
+        "--passphrase-env",
+        "NOT_SET_ANYWHERE",
+        "--ca",
+        str(dev_pki.ca_bundle),
+    )
+    assert completed.returncode == 2
+    assert "--passphrase-env: NOT_SET_ANYWHERE is not set" in completed.stderr
+
+
+def test_check_cert_without_ca_says_how_to_give_it(dev_pki: DevPki) -> None:
+    env = {"INSI_CERT_CA": "", "INSI_UPSTREAM_CA": "", "PASS": dev_pki.passphrase}
+    completed = _check_cert(str(dev_pki.insi_manu.p12), "--passphrase-env", "PASS", env=env)
+    assert completed.returncode == 2
+    assert "--ca" in completed.stderr
+
+
 def test_startup_refuses_an_expired_certificate(
     dev_pki: DevPki, mock_server: MockServer, log_dir: Path
 ) -> None:

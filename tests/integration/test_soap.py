@@ -7,6 +7,7 @@ TLS; SOAP 1.1 at ``/soap``, SOAP 1.2 at ``/soap12``.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +21,7 @@ from zeep.transports import Transport
 from gateway.pki.devpki import DevPki
 from tests.integration.conftest import GatewayFactory, GatewayServer, MockServer
 from tests.integration.personas import FOUND, PERSONAS, WITH_CARD, Expected
+from tests.paths import ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -328,3 +330,44 @@ def test_every_persona_verified(client: zeep.Client, persona: Expected) -> None:
     answer = client.service.verifyIns(ins=held, **persona.traits())
 
     assert answer.verdict == "verified"
+
+
+# --- the examples of docs/soap.md, sent as they are written ------------------------------------
+
+DOC_REQUESTS = [
+    block
+    for block in re.findall(r"```xml\n(.*?)```", (ROOT / "docs" / "soap.md").read_text(), re.S)
+    if block.startswith("<?xml") and "searchByTraits>" in block
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "answer_type", "envelope_ns"),
+    [
+        (
+            "/soap",
+            {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '"searchByTraits"'},
+            "text/xml",
+            "http://schemas.xmlsoap.org/soap/envelope/",
+        ),
+        (
+            "/soap12",
+            {"Content-Type": 'application/soap+xml; charset=utf-8; action="searchByTraits"'},
+            "application/soap+xml",
+            "http://www.w3.org/2003/05/soap-envelope",
+        ),
+    ],
+)
+def test_the_documented_example_is_complete_and_answers(
+    gateway: GatewayServer, path: str, headers: dict[str, str], answer_type: str, envelope_ns: str
+) -> None:
+    (request,) = [block for block in DOC_REQUESTS if f'"{envelope_ns}"' in block]
+    response = gateway.post(path, data=request.encode(), headers=headers)
+
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"].split(";")[0] == answer_type
+    answer = etree.fromstring(response.content)
+    assert etree.QName(answer).namespace == envelope_ns
+    found = answer.find(".//{urn:insi-gateway:soap:v1}matricule")
+    assert found is not None
+    assert found.text == "297022A020778"  # ADRTROIS DOMINIQUE in the mock's persona table

@@ -175,6 +175,13 @@ def test_missing_file(tmp_path: Path) -> None:
     assert _reason(excinfo).startswith("file not found")
 
 
+def test_encrypted_pkcs12_without_passphrase_says_so(pki: DevPki) -> None:
+    with pytest.raises(CredentialError) as excinfo:
+        load_credential(pki.insi_manu.p12, None, setting=SETTING)
+
+    assert _reason(excinfo) == "no passphrase given (the PKCS#12 is encrypted, or corrupt)"
+
+
 def test_garbage_is_reported_as_corrupt_pkcs12(tmp_path: Path) -> None:
     (tmp_path / "garbage.p12").write_bytes(b"\x00not a certificate at all")
 

@@ -59,7 +59,7 @@ EXPECTED_FILES = {
             "unknown-ca",
             "no-digital-signature",
         )
-        for ext in (".p12", ".pem", ".key")
+        for ext in (".p12", ".pem", ".key", "-full.pem")
     ),
 }
 
@@ -105,6 +105,7 @@ def test_secrets_are_private_and_certificates_readable(pki: DevPki) -> None:
     for path in pki.files():
         mode = stat.S_IMODE(path.stat().st_mode)
         secret = path.suffix in (".key", ".p12") or path.name == "passphrase"
+        secret = secret or path.name.endswith("-full.pem")  # it holds the key
         assert mode == (0o600 if secret else 0o644), path.name
 
 
@@ -294,6 +295,18 @@ def _serials(pki: DevPki) -> dict[str, int]:
         for path in pki.files()
         if path.suffix == ".pem" and path.name != "ca-bundle.pem"
     }
+
+
+def test_full_pem_is_usable_as_the_documented_single_pem(pki: DevPki) -> None:
+    """docs/configuration.md: a PEM ``INSI_CERT_MANU`` holds certificate, chain and key."""
+    full = load_credential(pki.insi_manu.full, pki.passphrase, setting="INSI_CERT_MANU")
+    assert full.common_name == "INSI-MANU"
+    assert len(full.chain) == 1  # the intermediate
+    assert (
+        full.certificate
+        == load_credential(pki.insi_manu.p12, pki.passphrase, setting="x").certificate
+    )
+    assert pki.insi_manu.full.stat().st_mode & 0o777 == 0o600
 
 
 def test_second_run_keeps_every_file(pki: DevPki) -> None:

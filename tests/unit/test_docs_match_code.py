@@ -33,6 +33,8 @@ CONFIG_PREFIXES = ("INSI_", "GATEWAY_", "MOCK_", "DATABASE_", "REDIS_")
 NOT_ENVIRONMENT = {
     # WSGI environ keys (request headers and CGI variables), not the process environment
     "CONTENT_LENGTH",
+    "CONTENT_TYPE",
+    "QUERY_STRING",
     "PATH_INFO",
     "REQUEST_METHOD",
     "SCRIPT_NAME",
@@ -64,15 +66,29 @@ NOT_ENVIRONMENT = {
 }
 
 
+def _module_names(tree: ast.Module) -> set[str]:
+    """Names a module defines: a string equal to one (``__all__``) is not a variable."""
+    names = set()
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        names |= {target.id for target in targets if isinstance(target, ast.Name)}
+        if isinstance(node, ast.FunctionDef | ast.ClassDef):
+            names.add(node.name)
+    return names
+
+
 def code_variables() -> dict[str, set[str]]:
     """Each environment variable read by gateway/ or scripts/, with the files reading it."""
     found: dict[str, set[str]] = defaultdict(set)
     for path in sorted(GATEWAY.rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        defined = _module_names(tree)
+        for node in ast.walk(tree):
             if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
                 continue
-            if NAME.match(node.value) and node.value not in NOT_ENVIRONMENT:
-                found[node.value].add(str(path.relative_to(ROOT)))
+            name = node.value
+            if NAME.match(name) and name not in NOT_ENVIRONMENT and name not in defined:
+                found[name].add(str(path.relative_to(ROOT)))
     for path in sorted((ROOT / "scripts").iterdir()):
         for name in SCRIPT_READ.findall(path.read_text(encoding="utf-8")):
             found[name].add(str(path.relative_to(ROOT)))

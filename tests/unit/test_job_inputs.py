@@ -17,7 +17,7 @@ from gateway.exceptions import (
 from gateway.jobs import JobSettings
 from gateway.jobs.inputs import InputRow, RowKind, error_result, parse_submission, row_query
 from gateway.jobs.priority import InteractiveGate
-from gateway.models import TraitsQuery, VerifyQuery
+from gateway.models import VerifyQuery
 
 NIR = "1.2.250.1.213.1.4.8"
 HEADER = "local_id,matricule,key,oid,birth_name,first_names,sex,birth_date,birth_place"
@@ -33,7 +33,7 @@ def jsonl_rows(*records: object) -> list[InputRow]:
     return parse_submission(body, "application/x-ndjson", max_rows=100)
 
 
-def test_csv_rows_with_an_ins_are_verifications_and_without_are_searches() -> None:
+def test_csv_rows_with_an_ins_are_verifications_and_without_are_refused_searches() -> None:
     verify, search = csv_rows(
         f"P1,297022A020778,78,{NIR},ADRTROIS,DOMINIQUE,F,1997-02-26,2A020",
         "P2,,,,Tchitchi,Catarina Bella,F,1936-06-21,",
@@ -48,15 +48,27 @@ def test_csv_rows_with_an_ins_are_verifications_and_without_are_searches() -> No
     query = row_query(verify.kind, verify.fields)
     assert isinstance(query, VerifyQuery)
     assert query.ins.key == "78"
-    assert (search.kind, search.error) == (RowKind.SEARCH, None)
-    query = row_query(search.kind, search.fields)
-    assert isinstance(query, TraitsQuery)
-    assert query.first_names == ("CATARINA", "BELLA")
-    assert query.birth_place is None
+    # Issue 8: INSi allows mass verification only; retrieval by traits is interactive.
+    assert search.kind is RowKind.SEARCH
+    assert isinstance(search.error, InvalidInput)
+    assert search.error.field == "ins"
+    assert "only verifies" in search.error.reason
+    assert "interactive" in search.error.reason
+
+
+def test_a_stored_search_row_is_refused_before_any_call() -> None:
+    """The runner's check: a search row stored before the rule is never sent either."""
+    fields = {"birth_name": "ADRUN", "first_names": ["ZOE"], "sex": "F", "birth_date": "1975-12-31"}
+    with pytest.raises(InvalidInput) as caught:
+        row_query(RowKind.SEARCH, fields)
+    assert caught.value.field == "ins"
 
 
 def test_csv_with_semicolons_a_bom_and_blank_lines() -> None:
-    body = "\ufefflocal_id;birth_name;first_names;sex;birth_date\n\nA;ADRUN;ZOE;F;1975-12-31\n"
+    body = (
+        "\ufefflocal_id;matricule;key;oid;birth_name;first_names;sex;birth_date\n\n"
+        f"A;2751263220749;74;{NIR};ADRUN;ZOE;F;1975-12-31\n"
+    )
 
     (row,) = parse_submission(body.encode(), "text/csv", max_rows=10)
 
@@ -65,12 +77,13 @@ def test_csv_with_semicolons_a_bom_and_blank_lines() -> None:
 
 
 def test_malformed_rows_get_their_own_error_and_numbering_goes_on() -> None:
+    zoe = f"2751263220749,74,{NIR}"
     rows = csv_rows(
-        "P1,,,,ADRUN,ZOE,F,1975-02-30,",  # impossible date
-        ",,,,ADRUN,ZOE,F,1975-12-31,",  # no local_id
+        f"P1,{zoe},ADRUN,ZOE,F,1975-02-30,",  # impossible date
+        f",{zoe},ADRUN,ZOE,F,1975-12-31,",  # no local_id
         f"P3,297022X020778,78,{NIR},ADRTROIS,DOMINIQUE,F,1997-02-26,",  # not a matricule
-        "P4,,,,ADRUN,ZOE,F,1975-12-31,63220,extra",  # more cells than columns
-        "P5,,,,ADRUN,ZOE,F,1975-12-31,63220",
+        f"P4,{zoe},ADRUN,ZOE,F,1975-12-31,63220,extra",  # more cells than columns
+        f"P5,{zoe},ADRUN,ZOE,F,1975-12-31,63220",
     )
 
     assert [r.number for r in rows] == [1, 2, 3, 4, 5]
@@ -131,11 +144,12 @@ def test_json_lines_take_lists_strings_nested_ins_and_numeric_ids() -> None:
         {"local_id": "C", "first_names": "ZOE", **traits, "ins": ins},
     )
 
-    assert [(r.local_id, r.kind, r.error) for r in rows] == [
-        ("17", RowKind.SEARCH, None),
-        ("B", RowKind.VERIFY, None),
-        ("C", RowKind.VERIFY, None),
+    assert [(r.local_id, r.kind) for r in rows] == [
+        ("17", RowKind.SEARCH),
+        ("B", RowKind.VERIFY),
+        ("C", RowKind.VERIFY),
     ]
+    assert [type(r.error) for r in rows] == [InvalidInput, type(None), type(None)]
 
 
 def test_json_lines_bad_lines_are_error_rows() -> None:

@@ -125,6 +125,7 @@ def envelope(
     security_header: etree._Element | None = None,
     idam: str | None = IDAM,
     message_id: str = "uuid:0f2c5d0e-1111-4222-8333-444455556666",
+    to: str | None = None,
 ) -> bytes:
     operation = _operation_of(body)
     root = etree.Element(ns.qname(ns.SOAP12_ENV, "Envelope"), nsmap={"soap": ns.SOAP12_ENV})
@@ -133,6 +134,8 @@ def envelope(
         header, ns.qname(ns.WSA, "Action"), nsmap={"wsa": ns.WSA}
     ).text = operation.action
     etree.SubElement(header, ns.qname(ns.WSA, "MessageID")).text = message_id
+    if to is not None:  # optional in the WS-Addressing schema the WSDL imports
+        etree.SubElement(header, ns.qname(ns.WSA, "To")).text = to
     if idam is not None:
         context = etree.SubElement(
             header, ns.qname(ns.CTXLPS, "ContexteLPS"), Version="01_00", nsmap={"c": ns.CTXLPS}
@@ -319,7 +322,9 @@ def test_variant_style_serialises_differently(
     assert resultat.prefix is None
     assert r_text(resultat, "INDIVIDU/INSACTIF/IdIndividu/TypeMatricule") == "NIR"
     assert r_text(resultat, "INDIVIDU/INSHISTO/DateDeb") == "2009-07-14"
-    assert r_text(resultat, "INDIVIDU/TIQ/Prenom") == "PIERRE-ALAIN"
+    # ECETINSI is answered without Prenom, as the recorded CNDA answer is
+    assert r_text(resultat, "INDIVIDU/TIQ/Prenom") is None
+    assert r_text(resultat, "INDIVIDU/TIQ/ListePrenom") == "PIERRE-ALAIN MURIEL FLORIANT"
 
 
 def test_several_prenom_elements_are_joined(

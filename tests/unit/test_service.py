@@ -129,6 +129,23 @@ def test_body_carries_the_normalised_traits(dev_pki: DevPki, journal: AuditJourn
     ]
 
 
+def test_the_mock_contract_accepts_a_wsa_to_header(
+    dev_pki: DevPki, journal: AuditJournal, reference_dir: Path
+) -> None:
+    """Issue 8: ``wsa:To`` is optional in the WS-Addressing schema the INSi WSDL imports."""
+    transport = RecordingTransport()
+    _service(transport, dev_pki, signed=True, journal=journal).search_by_traits(QUERY, _context())
+    (request,) = transport.sent
+    envelope = etree.fromstring(request.body)
+    header = envelope.find(ns.qname(ns.SOAP12_ENV, "Header"))
+    assert header is not None
+    to = etree.Element(ns.qname(ns.WSA, "To"))
+    to.text = "https://services-ps.ameli.fr/lps"
+    header.find(ns.qname(ns.WSA, "MessageID")).addnext(to)  # type: ignore[union-attr]
+
+    validate_envelope(etree.tostring(envelope), reference_dir)
+
+
 def test_found_answer_is_parsed(dev_pki: DevPki, journal: AuditJournal) -> None:
     answer = _service(RecordingTransport(), dev_pki, signed=True, journal=journal).search_by_traits(
         QUERY, _context()

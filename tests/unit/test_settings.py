@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from gateway.exceptions import ConfigurationError
-from gateway.settings import Secret, Settings, SigningMode, effective
+from gateway.settings import (
+    Secret,
+    Settings,
+    SigningMode,
+    StorageSettings,
+    config_file_path,
+    effective,
+)
 
 
 @pytest.fixture
@@ -125,3 +132,22 @@ def test_trusted_proxies_default_to_nobody_and_are_shown(env: dict[str, str]) ->
     shown = effective(settings)
     assert isinstance(shown, dict)
     assert shown["trusted_proxies"] == ["10.0.0.0/8", "127.0.0.1/32"]
+
+
+def test_cli_config_file_defaults_to_var_gateway_env_when_present(tmp_path: Path) -> None:
+    assert config_file_path({}, tmp_path) == ""  # none there: environment only
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "gateway.env").write_text("INSI_IDAM=X\n")
+    assert config_file_path({}, tmp_path) == str(tmp_path / "var" / "gateway.env")
+    assert config_file_path({"GATEWAY_CONFIG_FILE": "/etc/insi/gateway.env"}, tmp_path) == (
+        "/etc/insi/gateway.env"
+    )
+    assert config_file_path({"GATEWAY_CONFIG_FILE": ""}, tmp_path) == ""  # set and empty: none
+
+
+def test_storage_settings_read_the_config_file(tmp_path: Path) -> None:
+    file = tmp_path / "gateway.env"
+    file.write_text("GATEWAY_AUDIT_KEY=from-the-file-0123456789\nDATABASE_URL=sqlite:///x.db\n")
+    storage = StorageSettings.from_env({"GATEWAY_CONFIG_FILE": str(file)})
+    assert storage.audit_key.reveal() == "from-the-file-0123456789"
+    assert storage.database_url == "sqlite:///x.db"

@@ -14,9 +14,11 @@ from lxml import etree
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.test import Client
 
+from gateway import exceptions
 from gateway.access import Gatekeeper
 from gateway.ins.verdicts import Difference, Verdict
 from gateway.interfaces.answers import search_answer_json, verify_answer_json
+from gateway.interfaces.problems import PROBLEMS, problem_document
 from gateway.interfaces.soap import soap_wsgi_apps
 from gateway.interfaces.soap import types as soap_types
 from gateway.metrics import Metrics
@@ -193,3 +195,62 @@ def test_verify_answer_type_declares_every_answer_field() -> None:
 
     assert _keys(answer) <= _declared(soap_types.VerifyAnswer)
     assert _keys(answer["differences"][0]) <= _declared(soap_types.Difference)
+
+
+# --- faults: declared on every operation, and the detail's shape covers every problem -------
+
+
+@pytest.mark.parametrize("path", sorted(SOAP_BINDINGS))
+def test_every_operation_declares_the_problem_fault(client: Client, path: str) -> None:
+    root = wsdl(client, path)
+    soap = SOAP_BINDINGS[path]
+
+    port_type = root.find(f"{{{WSDL_NS}}}portType")
+    binding = root.find(f"{{{WSDL_NS}}}binding")
+    assert port_type is not None
+    assert binding is not None
+    for operations in (port_type, binding):
+        faults = {
+            op.get("name"): [fault.get("name") for fault in op.iterfind(f"{{{WSDL_NS}}}fault")]
+            for op in operations.iterfind(f"{{{WSDL_NS}}}operation")
+        }
+        assert faults == {name: ["problem"] for name in OPERATIONS}
+    for fault in binding.iter(f"{{{soap}}}fault"):
+        assert (fault.get("name"), fault.get("use")) == ("problem", "literal")
+    [message] = [m for m in root.iterfind(f"{{{WSDL_NS}}}message") if m.get("name") == "problem"]
+    [part] = message
+    assert _resolve(part, part.get("element", "")) == f"{{{NS}}}problem"
+    global_elements = root.iterfind(f".//{{{XSD_NS}}}schema/{{{XSD_NS}}}element")
+    assert "problem" in {element.get("name") for element in global_elements}
+
+
+def _sample_errors() -> list[exceptions.GatewayError]:
+    """One instance of every error class (with the data its problem document carries)."""
+    samples: list[exceptions.GatewayError] = [
+        exceptions.InvalidInput("sex", "must be 'F' or 'M'"),
+        exceptions.RateLimited("app", retry_after=3),
+        exceptions.IdentityNotEligible(("douteuse",)),
+        exceptions.UpstreamFault("f", code="soap:Sender", subcode="s", error_code="DESIR_560"),
+        exceptions.UpstreamBadResponse("html", http_status=500),
+        exceptions.SoapHeaderNotUnderstood(("{urn:x}Trace",)),
+    ]
+    covered = {type(sample) for sample in samples}
+    for cls in set(PROBLEMS) - covered:  # the others, whatever their constructor
+        error = cls.__new__(cls)
+        exceptions.GatewayError.__init__(error, "message")
+        vars(error).update(field="f", reason="r", retry_after=1, flags=("x",), http_status=502)
+        vars(error).update(code="c", subcode=None, error_code="e", severity=None)
+        vars(error).update(error_message_id=None, app="a", operation="o")
+        samples.append(error)
+    return sorted(samples, key=lambda sample: type(sample).__name__)
+
+
+@pytest.mark.parametrize("error", _sample_errors(), ids=lambda e: type(e).__name__)
+def test_the_problem_element_declares_every_problem_member(error: Exception) -> None:
+    document = problem_document(error, request_id="r-1")
+
+    assert set(document) <= _declared(soap_types.Problem)
+    assert set(document.get("upstream", {})) <= _declared(soap_types.UpstreamProblem)
+    declared_order = list(soap_types.Problem.get_flat_type_info(soap_types.Problem))
+    positions = [declared_order.index(key) for key in document]
+    assert positions == sorted(positions)  # an xs:sequence: members in the declared order

@@ -31,12 +31,18 @@ from gateway import logs
 from gateway.access import Gatekeeper, presented_key, user_id
 from gateway.exceptions import GatewayError, MalformedRequest, XmlRejected
 from gateway.interfaces.oversized import drain
+from gateway.interfaces.soap.envelope import (
+    check_charset,
+    check_envelope,
+    fault_header_blocks,
+)
 from gateway.interfaces.soap.protocols import GatewaySoap11, GatewaySoap12
 from gateway.interfaces.soap.service import (
     ENVIRON_KEY,
     InsGatewayService,
     ProblemFault,
     SoapCall,
+    problem_fault,
     refused,
 )
 from gateway.interfaces.soap.types import NS
@@ -82,7 +88,10 @@ class GatewaySoapServer(WsgiApplication):  # type: ignore[misc]
 
         def respond(line: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
             status[0] = int(line.split(" ", 1)[0])
-            return start_response(line, [*headers, ("X-Request-ID", request_id)], *exc_info)
+            extra = [("X-Request-ID", request_id)]
+            if status[0] == 405:  # RFC 9110 §15.5.6: a 405 says what is allowed
+                extra.append(("Allow", "GET" if self.is_wsdl_query(environ) else "POST"))
+            return start_response(line, [*headers, *extra], *exc_info)
 
         try:
             return list(super().__call__(environ, respond, wsgi_url))
@@ -97,6 +106,11 @@ class GatewaySoapServer(WsgiApplication):  # type: ignore[misc]
                 started=started,
                 listener=self._metrics.observe_request,
             )
+
+    @staticmethod
+    def is_wsdl_query(environ: dict[str, Any]) -> bool:
+        """``?wsdl``: the WSDL (GET); any other request to the endpoint is a call (POST)."""
+        return str(environ.get("QUERY_STRING", "")).split("=")[0].lower() == "wsdl"
 
     def handle_wsdl_request(
         self, req_env: dict[str, Any], start_response: Callable[..., Any], url: str
@@ -119,17 +133,39 @@ class GatewaySoapServer(WsgiApplication):  # type: ignore[misc]
 
     def handle_rpc(self, req_env: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         call: SoapCall = req_env[ENVIRON_KEY]
+        envelope_ns = self.app.in_protocol.ns_soap_env
+        if req_env.get("REQUEST_METHOD") != "POST":  # like HTTP's own 405s: not journaled
+            wrong = MalformedRequest("a SOAP call is a POST (GET serves only ?wsdl)")
+            fault = problem_fault(wrong, call.request_id)
+            logs.note(outcome="http-405")
+            return self._fault(req_env, fault, start_response, status="405 Method Not Allowed")
         try:
             self._authenticate(req_env, call)
             body = self._body(req_env)
-            parse_xml(body, max_bytes=self._max_body_bytes)
+            check_charset(body, req_env.get("CONTENT_TYPE") or "")
+            check_envelope(parse_xml(body, max_bytes=self._max_body_bytes), envelope_ns)
         except GatewayError as error:
-            ctx = WsgiMethodContext(self, req_env, self.app.out_protocol.mime_type)
-            ctx.in_error = ctx.out_error = refused(call, error)
-            return self.handle_error(ctx, [], ctx.out_error, start_response)
+            fault = refused(call, error)
+            fault.soap_headers = tuple(fault_header_blocks(error, envelope_ns))
+            return self._fault(req_env, fault, start_response)
         req_env["wsgi.input"] = io.BytesIO(body)
         req_env["CONTENT_LENGTH"] = str(len(body))
-        return super().handle_rpc(req_env, start_response)
+        try:
+            return list(super().handle_rpc(req_env, start_response))
+        except Exception as error:  # a spyne crash is our bug, answered as a fault, not HTML
+            return self._fault(req_env, refused(call, error), start_response)
+
+    def _fault(
+        self,
+        req_env: dict[str, Any],
+        fault: ProblemFault,
+        start_response: Callable[..., Any],
+        status: str | None = None,
+    ) -> Any:
+        ctx = WsgiMethodContext(self, req_env, self.app.out_protocol.mime_type)
+        ctx.in_error = ctx.out_error = fault
+        ctx.transport.resp_code = status
+        return self.handle_error(ctx, [], fault, start_response)
 
     def _authenticate(self, environ: dict[str, Any], call: SoapCall) -> None:
         """The application's key (``Authorization: Bearer`` or ``X-API-Key``), before parsing."""
@@ -149,7 +185,12 @@ class GatewaySoapServer(WsgiApplication):  # type: ignore[misc]
             drain(environ)
             raise XmlRejected(f"request body larger than {self._max_body_bytes} bytes")
         limit = int(declared) if declared else self._max_body_bytes + 1
-        body: bytes = environ["wsgi.input"].read(limit)
+        try:
+            body: bytes = environ["wsgi.input"].read(limit)
+        except Exception:  # gunicorn's InvalidChunkSize & co: the client's framing
+            raise MalformedRequest("the body could not be read (invalid chunked encoding)") from (
+                None
+            )
         if len(body) > self._max_body_bytes:
             drain(environ, already_read=len(body))
             raise XmlRejected(f"request body larger than {self._max_body_bytes} bytes")

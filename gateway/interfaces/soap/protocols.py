@@ -24,6 +24,8 @@ from lxml import etree
 from spyne.protocol.soap import Soap11, Soap12
 from spyne.protocol.xml import SchemaValidationError
 
+from gateway.interfaces.soap.envelope import resolve_qnames
+
 ENVELOPE_CODES = frozenset({"VersionMismatch", "MustUnderstand"})
 
 
@@ -56,6 +58,7 @@ class _StrictSoap:
             header = etree.Element(f"{{{self.ns_soap_env}}}Header")
             header.extend(blocks)
             ctx.out_document.insert(0, header)
+            resolve_qnames(header)
 
 
 class GatewaySoap11(_StrictSoap, Soap11):  # type: ignore[misc]

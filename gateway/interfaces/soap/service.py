@@ -56,7 +56,13 @@ class SoapCall:
 
 
 class ProblemFault(Fault):  # type: ignore[misc]
-    """A gateway error as a SOAP fault (already mapped: spyne's own faults are not)."""
+    """A gateway error as a SOAP fault (already mapped: spyne's own faults are not).
+
+    ``soap_headers``: header blocks the fault envelope carries (``Upgrade``,
+    ``NotUnderstood``), added by :mod:`gateway.interfaces.soap.protocols`.
+    """
+
+    soap_headers: tuple[Any, ...] = ()
 
 
 def refused(call: SoapCall, error: BaseException) -> ProblemFault:
@@ -83,10 +89,12 @@ def problem_fault(error: BaseException, request_id: str) -> ProblemFault:
         logs.event(log, "unexpected error", level=logging.ERROR, error_type=type(error).__name__)
     logs.note(outcome=kind.slug)
     document = problem_document(error, request_id=request_id)
+    # SOAP 1.1 §4.4: a fault about header blocks carries no detail (the blocks are named).
+    detail = None if kind.fault_role == "MustUnderstand" else _qualified_keys(document)
     return ProblemFault(
         faultcode=f"{kind.fault_role}.{kind.slug}",
         faultstring=document["detail"],
-        detail={_qualified("problem"): _qualified_keys(document)},
+        detail=None if detail is None else {_qualified("problem"): detail},
     )
 
 
@@ -197,6 +205,7 @@ def _operation(name: str, request: Any, answer: Any) -> Callable[[Callable[..., 
     decorator: Callable[[Callable[..., Any]], Any] = rpc(
         request,
         _returns=answer,
+        _throws=[t.Problem],
         _body_style="bare",
         _operation_name=name,
         _out_message_name=f"{name}Response",

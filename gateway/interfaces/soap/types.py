@@ -12,13 +12,18 @@ then take and give plain lists.
 
 Answers: fields always present in the JSON answer have ``minOccurs="1"``, so
 the WSDL documents them. Only one namespace, :data:`NS`.
+
+Faults: :class:`Problem` declares the ``problem`` element every fault's
+detail holds (the JSON problem document's members), so the WSDL has a
+``wsdl:fault`` on every operation and typed clients bind the detail.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
 
-from spyne import Array, Boolean, ComplexModel, Unicode
+from spyne import Array, Boolean, ComplexModel, Integer, Unicode
+from spyne.model.fault import Fault
 
 NS: Final = "urn:insi-gateway:soap:v1"
 
@@ -185,3 +190,39 @@ class VerifyAnswer(ComplexModel):  # type: ignore[misc]
     message_id = ALWAYS
     request_id = ALWAYS
     queried_at = TEXT
+
+
+# --- faults ------------------------------------------------------------------------------
+
+
+class UpstreamProblem(ComplexModel):  # type: ignore[misc]
+    """``upstream`` of a problem: the teleservice's fault codes, or its HTTP status."""
+
+    __namespace__ = NS
+    code = TEXT
+    subcode = TEXT
+    error_code = TEXT
+    severity = TEXT
+    message_id = TEXT
+    http_status = Integer
+
+
+class Problem(Fault):  # type: ignore[misc]
+    """The fault detail (:func:`gateway.interfaces.problems.problem_document`), for the WSDL.
+
+    Declared only: faults are raised as ``service.ProblemFault`` with this
+    element built from the problem document, in this order.
+    """
+
+    __type_name__ = "problem"
+    __namespace__ = NS
+    type = ALWAYS
+    title = ALWAYS
+    status = Integer(min_occurs=1)
+    detail = ALWAYS
+    request_id = ALWAYS
+    field = TEXT
+    reason = TEXT
+    retry_after = Integer
+    flags = TEXTS
+    upstream = UpstreamProblem
