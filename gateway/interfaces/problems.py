@@ -141,7 +141,7 @@ def _extensions(error: BaseException) -> dict[str, Any]:
     if isinstance(error, exc.RateLimited | exc.UpstreamBusy | exc.QuotaUnavailable):
         return {"retry_after": error.retry_after}
     if isinstance(error, exc.AssertionRefused):
-        return {"check": error.check, "reason": error.reason}
+        return {"reason": error.reason, "check": error.check}  # the SOAP detail's order
     if isinstance(error, exc.IdentityNotEligible):
         return {"flags": list(error.flags)}
     if isinstance(error, exc.UpstreamFault):

@@ -223,6 +223,7 @@ class Problem(Fault):  # type: ignore[misc]
     request_id = ALWAYS
     field = TEXT
     reason = TEXT
+    check = TEXT
     retry_after = Integer
     flags = TEXTS
     upstream = UpstreamProblem
