@@ -180,16 +180,26 @@ def _transports(
     settings: Settings, credentials: Mapping[CertificateMode, Credential], resilience: Resilience
 ) -> dict[CertificateMode, Transport]:
     """One mutual-TLS transport per certificate, all sharing one circuit and retry budget."""
+    plain = mutual_tls_transports(settings, credentials)
+    return {mode: ResilientTransport(inner, resilience) for mode, inner in plain.items()}
+
+
+def mutual_tls_transports(
+    settings: Settings, credentials: Mapping[CertificateMode, Credential]
+) -> dict[CertificateMode, MutualTlsTransport]:
+    """Each pool keeps one connection per slot toward the teleservice (``INSI_MAX_CONCURRENT``).
+
+    A smaller pool would discard connections above its size, each new one paying a full
+    mutual-TLS handshake.
+    """
     return {
-        mode: ResilientTransport(
-            MutualTlsTransport(
-                credential,
-                ca_bundle=settings.upstream_ca,
-                connect_timeout=settings.connect_timeout,
-                read_timeout=settings.read_timeout,
-                max_response_bytes=settings.max_response_bytes,
-            ),
-            resilience,
+        mode: MutualTlsTransport(
+            credential,
+            ca_bundle=settings.upstream_ca,
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            max_response_bytes=settings.max_response_bytes,
+            pool_size=settings.resilience.max_concurrent,
         )
         for mode, credential in credentials.items()
     }

@@ -36,7 +36,8 @@ def _serve(args: argparse.Namespace) -> int:
     safety.check_certificates(
         load_credentials(settings), load_ca_bundle(settings.cert_ca, setting="INSI_CERT_CA")
     )
-    open_storage(settings.storage)  # migrate before the workers start (they find it done)
+    database, _ = open_storage(settings.storage)  # migrate before the workers start
+    database.close()  # no connection of the master's may be inherited by a worker
     serving.run(
         create_app,
         gunicorn_config.options(
@@ -197,7 +198,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers", type=int, default=gunicorn_config.default_workers(), help="see operations.md"
     )
-    serve.add_argument("--threads", type=int, default=64, help="threads per worker")
+    serve.add_argument(
+        "--threads", type=int, default=gunicorn_config.DEFAULT_THREADS, help="threads per worker"
+    )
     serve.add_argument("--timeout", type=int, default=60, help="gunicorn worker timeout (s)")
     serve.add_argument("--certfile", help="serve HTTPS with this certificate (PEM)")
     serve.add_argument("--keyfile", help="private key of --certfile (PEM)")

@@ -1,12 +1,14 @@
-"""The gateway's gunicorn settings, chosen for I/O-bound work.
+"""The gateway's gunicorn settings, chosen for I/O-bound work on every core.
 
-Each request mostly waits for the teleservice: threads, not processes, carry
-the load (``gthread`` worker). Sizing rule: a thread serves one request at a
-time, so ``threads >= target requests/second x teleservice latency (s)``,
-plus headroom; e.g. 300 requests/s at 200 ms needs 60 threads: the default
-is 64. One worker process by default: quotas, the circuit breaker and the
-metrics are per process, and one process keeps them exact; add workers (or
-replicas) only when a core saturates, and divide quotas accordingly.
+Each request mostly waits for the teleservice: threads carry the waiting
+(``gthread`` worker), processes carry the CPU. One worker per core by default
+(each worker's Python runs on one core at a time: its GIL), 64 threads each.
+Sizing rule (docs/operations.md, from bench/ figures): a worker carries at most
+``1 / CPU seconds per request`` requests per second; it needs
+``threads >= that rate x teleservice latency (s)`` plus headroom. Quotas and
+metrics hold across workers (Redis for quotas with ``REDIS_URL``, the
+multiprocess metrics directory); the circuit breaker and the upstream slots
+(``INSI_MAX_CONCURRENT``) are per worker.
 
 SIGTERM: gunicorn stops accepting, lets in-flight requests finish within
 ``graceful_timeout``, then exits. SIGHUP: new workers start (and load the
@@ -16,6 +18,7 @@ finish their in-flight requests.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from gunicorn.glogging import Logger
@@ -25,9 +28,12 @@ from gateway.logs import GunicornJsonFormatter
 WORKER_TIMEOUT = 60  # seconds; must exceed INSI_DEADLINE (checked at startup)
 
 
+DEFAULT_THREADS = 64  # per worker: 300 req/s at 200 ms need 60 waiting threads in all
+
+
 def default_workers() -> int:
-    """``serve --workers`` when not given."""
-    return 1
+    """``serve --workers`` when not given: one per core this process may run on."""
+    return max(1, len(os.sched_getaffinity(0)))
 
 
 def options(

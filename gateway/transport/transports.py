@@ -53,7 +53,12 @@ class Transport(Protocol):
 
 
 class _ContextAdapter(HTTPAdapter):
-    """An adapter whose pools all use our SSL context (client certificate, TLS >= 1.2)."""
+    """An adapter whose pools all use our SSL context (client certificate, TLS >= 1.2).
+
+    The context already holds the CA bundle and requires verification (checked by
+    ``refuse_unsafe``): ``cert_verify`` must not hand urllib3 a CA path, or every new
+    connection would re-read the bundle into the shared context.
+    """
 
     def __init__(self, context: Any, *, pool_size: int) -> None:
         self._context = context
@@ -63,6 +68,11 @@ class _ContextAdapter(HTTPAdapter):
         kwargs["ssl_context"] = self._context
         super().init_poolmanager(*args, **kwargs)
 
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        conn.cert_reqs = ssl.CERT_REQUIRED  # verified by our context, against its CA bundle
+        conn.ca_certs = None
+        conn.ca_cert_dir = None
+
 
 class MutualTlsTransport:
     """``requests`` session doing mutual TLS, keeping connections (and TLS sessions) alive.
@@ -71,7 +81,10 @@ class MutualTlsTransport:
     where the professional's card assertion authenticates the call.
 
     Built once per worker process; ``requests.Session`` with a pooled
-    adapter is safe to share between the worker's threads for ``post``.
+    adapter is safe to share between the worker's threads for ``post``. Size
+    the pool to the calls that may be in flight at once (``INSI_MAX_CONCURRENT``):
+    a smaller pool discards connections above its size, and each new one costs a
+    full mutual-TLS handshake.
     """
 
     def __init__(
@@ -84,11 +97,12 @@ class MutualTlsTransport:
         max_response_bytes: int,
         pool_size: int = 16,
     ) -> None:
+        self.pool_size = pool_size
         self._timeout = (connect_timeout, read_timeout)
         self._max_bytes = max_response_bytes
         self._session = requests.Session()
         self._session.trust_env = False  # no proxy or CA bundle from the environment
-        self._session.verify = str(ca_bundle)
+        self._session.verify = True  # by the context, against ca_bundle (see _ContextAdapter)
         adapter = _ContextAdapter(
             client_context(credential, ca_bundle=ca_bundle), pool_size=pool_size
         )

@@ -1,6 +1,7 @@
 """Fuzzing the JSON interface over the real servers: 10,000+ generated requests, none may
 be answered 500, and every error must be an RFC 9457 document (``application/problem+json``
-with ``type``, ``title``, ``status``, ``detail``), as README and openapi.json promise.
+with ``type``, ``title``, ``status``, ``detail``), as README and openapi.json promise. The
+SOAP endpoints get the same treatment in ``test_fuzz_soap.py``.
 
 Requests come from hypothesis strategies of our own (no network needed): objects with the
 real field names and values near and far from valid, extra members, random JSON of any
@@ -470,3 +471,4 @@ def test_deeply_nested_json_is_a_400_not_a_500(target: Target) -> None:
             assert response.status_code == 400, (depth, path, response.text)
             assert response.headers["Content-Type"] == "application/problem+json"
             assert response.json()["type"] == PROBLEM + "malformed-request"
+

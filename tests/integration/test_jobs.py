@@ -100,7 +100,7 @@ def start_jobs_gateway(
     port = free_port()
     environment = gateway_env(dev_pki, upstream_url, **env)
     api_key = api_key or register_app(environment, APP, "--operations", "jobs", *UNLIMITED)
-    argv = [*CLI, "serve", "--bind", f"{LOOPBACK}:{port}", "--threads", "8"]
+    argv = [*CLI, "serve", "--bind", f"{LOOPBACK}:{port}", "--workers", "1", "--threads", "8"]
     argv += ["--certfile", str(dev_pki.mock_server.pem), "--keyfile", str(dev_pki.mock_server.key)]
     process = ServerProcess(f"jobs-{port}", argv, environment, log_dir)
     server = GatewayServer(port, dev_pki.ca_bundle, process, api_key, environment)

@@ -50,7 +50,7 @@ SEARCH = {
 
 def start(dev_pki: DevPki, log_dir: Path, env: dict[str, str], key: str) -> GatewayServer:
     port = free_port()
-    argv = [*CLI, "serve", "--bind", f"{LOOPBACK}:{port}", "--threads", "8"]
+    argv = [*CLI, "serve", "--bind", f"{LOOPBACK}:{port}", "--workers", "1", "--threads", "8"]
     argv += ["--certfile", str(dev_pki.mock_server.pem), "--keyfile", str(dev_pki.mock_server.key)]
     server = GatewayServer(
         port, dev_pki.ca_bundle, ServerProcess(f"journal-{port}", argv, env, log_dir), key, env
