@@ -15,6 +15,7 @@ ORDER = [
     "signing",
     "zero_latency",
     "slow_upstream",
+    "replicas",
     "memory",
 ]
 
