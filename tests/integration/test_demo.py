@@ -175,19 +175,20 @@ def test_a_fresh_shell_needs_no_export(kept: Demo, tmp_path: Path) -> None:
     assert f"configuration file: {kept.repo / 'var' / 'gateway.env'}" in check.stderr
     assert json.loads(check.stdout[: check.stdout.rindex("}") + 1])["idam"] == "INSI-GW-DEV-IDAM"
 
-    rows = tmp_path / "patients.csv"
+    assert ADRTROIS.active is not None
+    held = ADRTROIS.active
+    rows = tmp_path / "patients.csv"  # batch jobs verify INS held locally
     rows.write_text(
-        "local_id,birth_name,first_names,sex,birth_date,birth_place\n"
-        f"P1,{ADRTROIS.birth_name},DOMINIQUE,{ADRTROIS.sex},{ADRTROIS.birth_date},"
-        f"{ADRTROIS.birth_place}\n"
+        "local_id,matricule,key,oid,birth_name,first_names,sex,birth_date,birth_place\n"
+        f"P1,{held.matricule},{held.key},{held.oid},{ADRTROIS.birth_name},DOMINIQUE,"
+        f"{ADRTROIS.sex},{ADRTROIS.birth_date},{ADRTROIS.birth_place}\n"
     )
     results = tmp_path / "results.jsonl"
     url = f"http://{LOOPBACK}:{kept.gateway_port}"
     submitted = kept.cli("jobs", "submit", str(rows), "--output", str(results), "--url", url)
     assert submitted.returncode == 0, submitted.stderr
     (row,) = [json.loads(line) for line in results.read_text().splitlines()]
-    assert ADRTROIS.active is not None
-    assert row["ins"]["matricule"] == ADRTROIS.active.matricule
+    assert row["verdict"] == "verified", row
 
 
 def test_elsewhere_without_a_file_the_error_says_what_to_set(kept: Demo, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -81,6 +82,30 @@ class Installed:
         )
 
 
+def _world_reachable(path: Path) -> bool:
+    """Whether any user can reach ``path``: every directory above it searchable by others."""
+    return all(parent.stat().st_mode & stat.S_IXOTH for parent in path.resolve().parents)
+
+
+def interpreter() -> str:
+    """A Python 3.11 that ``nobody`` can run, as the image's ``/usr/local/bin/python`` is.
+
+    The suite's own interpreter may live under ``/root`` (pyenv), which nobody
+    cannot read: its venv would run a different Python for nobody.
+    """
+    candidates = [sys._base_executable, "/usr/local/bin/python3.11", "/usr/bin/python3.11"]
+    for candidate in candidates:
+        if not Path(candidate).is_file():
+            continue
+        probe = "import sys, sysconfig; print(sys.version_info[:2] == (3, 11)); "
+        probe += "print(sysconfig.get_path('stdlib'))"
+        out = subprocess.run([candidate, "-c", probe], capture_output=True, text=True, check=False)
+        lines = out.stdout.split()
+        if lines[:1] == ["True"] and all(_world_reachable(Path(p)) for p in (candidate, lines[1])):
+            return candidate
+    raise AssertionError(f"no Python 3.11 readable by every user among {candidates}")
+
+
 def _run(argv: list[str], **kwargs: object) -> None:
     completed = subprocess.run(argv, capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload]
     assert completed.returncode == 0, f"{argv}:\n{completed.stdout}\n{completed.stderr}"
@@ -113,7 +138,7 @@ def installed() -> Iterator[Installed]:
         )
         (wheel,) = (base / "dist").glob("insi_gateway-*.whl")
         venv = base / "venv"
-        _run([sys.executable, "-m", "venv", str(venv)])
+        _run([interpreter(), "-m", "venv", str(venv)])
         _run(
             [str(venv / "bin" / "pip"), "install", "--disable-pip-version-check", str(wheel)],
             timeout=900,
