@@ -15,7 +15,6 @@ them. :mod:`gateway.pki.cardsigner` signs test assertions with these cards.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from gateway.pki.credentials import PrivateKey
+from gateway.pki.files import write_atomically
 
 CARD_ROOT_CN = "TEST AC RACINE IGC-SANTE FORT"
 CARD_CA_CN = "TEST AC IGC-SANTE FORT PERSONNES"
@@ -99,7 +99,7 @@ def generate_dev_cards(pki_directory: Path) -> DevCards:
     rogue = _ensure(cards.rogue_ca, _ca_name(ROGUE_CA_CN), issuer=None, ca=True)
     _ensure(cards.rogue_card, professional_name(), issuer=rogue, ca=False)
     bundle = cards.root_ca.certificate.read_bytes() + cards.card_ca.certificate.read_bytes()
-    _write(cards.ca_bundle, bundle, 0o644)
+    write_atomically(cards.ca_bundle, bundle, 0o644)
     return cards
 
 
@@ -152,8 +152,8 @@ def _ensure(
     key_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, clear
     )
-    _write(files.key, key_pem, 0o600)
-    _write(files.certificate, certificate.public_bytes(serialization.Encoding.PEM), 0o644)
+    write_atomically(files.key, key_pem, 0o600)
+    write_atomically(files.certificate, certificate.public_bytes(serialization.Encoding.PEM), 0o644)
     return certificate, key
 
 
@@ -209,14 +209,3 @@ def _extensions(ca: bool) -> list[tuple[x509.ExtensionType, bool]]:
         (x509.KeyUsage(**usage), True),
         (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False),
     ]
-
-
-def _write(path: Path, data: bytes, mode: int) -> None:
-    """Atomically replace ``path``; the temporary file is born with ``mode``."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    os.fchmod(fd, mode)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    tmp.replace(path)

@@ -16,7 +16,6 @@ PKCS#12 files and the passphrase are written 0600 in a 0700 directory.
 from __future__ import annotations
 
 import enum
-import os
 import secrets
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
@@ -32,6 +31,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from gateway.exceptions import CredentialError
 from gateway.pki.credentials import Credential, PrivateKey, credential_from_bytes
+from gateway.pki.files import write_atomically
 
 DEV_STRUCTURE_ID = "499700000000001"
 """Made-up FINESS-like structure identifier put in the OU of the dev establishment certificates."""
@@ -126,7 +126,7 @@ def generate_dev_pki(directory: Path) -> DevPki:
     unknown = _ensure(_Spec(UNKNOWN_ROOT_CA_CN, _Kind.ROOT), pki.unknown_root_ca, None, None)
     bundle = root.certificate_pem + inter.certificate_pem
     if _read_or_none(pki.ca_bundle) != bundle:
-        _write(pki.ca_bundle, bundle, _PUBLIC_MODE)
+        write_atomically(pki.ca_bundle, bundle, _PUBLIC_MODE)
     client, server = _Kind.CLIENT, _Kind.SERVER
     leaves: list[tuple[_Spec, ClientFiles | PemFiles, Credential]] = [
         (_Spec("INSI-MANU", client), pki.insi_manu, inter),
@@ -175,7 +175,7 @@ def _ensure_passphrase(path: Path) -> str:
     passphrase = (_read_or_none(path) or b"").decode("utf-8", "replace").strip()
     if not passphrase:
         passphrase = secrets.token_urlsafe(24)
-        _write(path, passphrase.encode(), _SECRET_MODE)
+        write_atomically(path, passphrase.encode(), _SECRET_MODE)
     path.chmod(_SECRET_MODE)
     return passphrase
 
@@ -196,20 +196,20 @@ def _ensure(
     chain = () if issuer is None or _self_signed(issuer.certificate) else (issuer.certificate,)
     credential = Credential(certificate, key, chain)
     if _read_or_none(files.pem) != credential.chain_pem:
-        _write(files.pem, credential.chain_pem, _PUBLIC_MODE)
+        write_atomically(files.pem, credential.chain_pem, _PUBLIC_MODE)
     password = passphrase.encode() if passphrase else None
     if from_pem is None or from_pem.certificate != certificate:
         key_pem = credential.private_key_pem(password) if password else _clear_pem(key)
-        _write(files.key, key_pem, _SECRET_MODE)
+        write_atomically(files.key, key_pem, _SECRET_MODE)
     files.key.chmod(_SECRET_MODE)
     if isinstance(files, ClientFiles) and password:
         if from_p12 is None or (from_p12.certificate, from_p12.chain) != (certificate, chain):
-            _write(files.p12, _pkcs12(files.p12.stem, credential, password), _SECRET_MODE)
+            write_atomically(files.p12, _pkcs12(files.p12.stem, credential, password), _SECRET_MODE)
         files.p12.chmod(_SECRET_MODE)
     if isinstance(files, ClientFiles):
         full = credential.chain_pem + files.key.read_bytes()
         if _read_or_none(files.full) != full:
-            _write(files.full, full, _SECRET_MODE)
+            write_atomically(files.full, full, _SECRET_MODE)
         files.full.chmod(_SECRET_MODE)
     return credential
 
@@ -343,14 +343,3 @@ def _read_or_none(path: Path) -> bytes | None:
         return path.read_bytes()
     except OSError:
         return None
-
-
-def _write(path: Path, data: bytes, mode: int) -> None:
-    """Atomically replace ``path``; the temporary file is born with ``mode``, never wider."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    os.fchmod(fd, mode)  # the umask may have removed bits
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    tmp.replace(path)
