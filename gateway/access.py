@@ -16,6 +16,7 @@ from contextlib import contextmanager
 
 from gateway.cards import CardGate
 from gateway.exceptions import AuthenticationFailed, InvalidInput, OperationForbidden
+from gateway.floods import FailureThrottle
 from gateway.jobs.priority import InteractiveGate
 from gateway.models import CallContext
 from gateway.quotas import Admission, QuotaGate
@@ -53,30 +54,36 @@ class Gatekeeper:
         quotas: Admission | None = None,
         interactive: InteractiveGate | None = None,
         cards: CardGate | None = None,
+        throttle: FailureThrottle | None = None,
     ) -> None:
         self._registry = registry
         self.cards = cards or CardGate(None)
+        self._throttle = throttle
         self._quotas: Admission = quotas or QuotaGate()
         self.interactive = interactive or InteractiveGate()
         self._known: dict[str, tuple[App, float]] = {}  # key digest -> (app, cached until)
         self._lock = threading.Lock()
 
-    def identify(self, key: str) -> App:
+    def identify(self, key: str, client: str | None = None) -> App:
         """The application of ``key``; looked up at most every few seconds per key.
 
         A database read per request was a tenth of the gateway's CPU; the cost
         is that a revocation or rotation takes effect within ``APP_CACHE_SECONDS``.
+        A ``client`` address with too many failures gets 429 instead of 401
+        (and its refusals are journaled as counts): a valid key from the same
+        address still passes, so a flooder cannot lock out its neighbours.
         """
-        if not key:
-            raise AuthenticationFailed(KEY_HELP)
         digest = hashlib.sha256(key.encode()).hexdigest()
         now = time.monotonic()
         with self._lock:
             cached = self._known.get(digest)
-        if cached is not None and cached[1] > now:
+        if key and cached is not None and cached[1] > now:
             return cached[0]
-        app = self._registry.authenticate(key)
+        app = self._registry.authenticate(key) if key else None
         if app is None or app.revoked:
+            if self._throttle is not None:
+                self._throttle.check(client)
+                self._throttle.failed(client)
             raise AuthenticationFailed(KEY_HELP)
         with self._lock:
             if len(self._known) > 10_000:  # keys are few; never let it grow unbounded
@@ -94,7 +101,6 @@ class Gatekeeper:
             raise OperationForbidden(app.name, operation)
         with self._quotas.admit(app), self.interactive.interactive():
             yield
-
 
     def context(
         self, request_id: str, app: App, user_id: str | None, assertions: Sequence[str] = ()

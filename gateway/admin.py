@@ -8,7 +8,7 @@ import argparse
 import json
 import os
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from gateway.models import CertificateMode
@@ -66,8 +66,17 @@ def _apps(args: argparse.Namespace) -> int:
 
 def _audit(args: argparse.Namespace) -> int:
     _, journal = _storage()
+    if args.audit_command == "head":
+        seq, head_hash = journal.head()
+        print(json.dumps({"seq": seq, "hash": head_hash}))
+        return 0
+    if args.audit_command == "purge":
+        record = journal.purge(args.before)
+        purged = None if record is None else {"purged": record.count, "through_seq": record.ref_seq}
+        print(json.dumps(purged or {"purged": 0}))
+        return 0
     if args.audit_command == "verify":
-        report = journal.verify()
+        report = journal.verify(expect=args.expect)
         print(
             json.dumps(
                 {
@@ -114,6 +123,24 @@ def _moment(text: str) -> datetime:
     return moment
 
 
+def _cutoff(text: str) -> datetime:
+    """A day (``2026-11-01``: its start, UTC) or a moment with a timezone."""
+    if len(text) == 10:
+        try:
+            return datetime.fromisoformat(text).replace(tzinfo=UTC)
+        except ValueError:
+            raise argparse.ArgumentTypeError("expected YYYY-MM-DD") from None
+    return _moment(text)
+
+
+def _anchor(text: str) -> tuple[int, str]:
+    """``SEQ:HASH`` as printed by ``audit head`` (or logged as ``audit head``)."""
+    seq, _, digest = text.partition(":")
+    if not seq.isdigit() or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise argparse.ArgumentTypeError("expected SEQ:HASH, e.g. 42:<64 hex digits>")
+    return int(seq), digest
+
+
 def add_commands(commands: Any) -> None:
     """Register ``apps`` and ``audit`` on the CLI's subparsers."""
     apps = commands.add_parser("apps", help="the registry of calling applications")
@@ -155,7 +182,19 @@ def add_commands(commands: Any) -> None:
 
     audit = commands.add_parser("audit", help="the tamper-evident audit journal")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
-    audit_sub.add_parser("verify", help="walk the hash chain; exit 1 at the first broken record")
+    verify = audit_sub.add_parser(
+        "verify", help="walk the hash chain; exit 1 at the first broken record"
+    )
+    verify.add_argument(
+        "--expect",
+        type=_anchor,
+        help="SEQ:HASH of an anchor kept outside the database: fail unless the journal holds it",
+    )
+    audit_sub.add_parser("head", help="the last seq and hash (the anchor to keep)")
+    purge = audit_sub.add_parser(
+        "purge", help="delete the records older than --before (export them first)"
+    )
+    purge.add_argument("--before", type=_cutoff, required=True, help="YYYY-MM-DD (UTC) or ISO 8601")
     search = audit_sub.add_parser("search", help="records by matricule (hashed), app, user, time")
     search.add_argument("--matricule")
     search.add_argument("--app")

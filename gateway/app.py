@@ -18,8 +18,10 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from gateway import logs, safety
 from gateway.access import Gatekeeper
+from gateway.anchoring import JournalWatch
 from gateway.cards import CardGate
 from gateway.exceptions import ConfigurationError, StorageError
+from gateway.floods import FailureThrottle, RefusalAggregator
 from gateway.interfaces import jobs_api, json_api
 from gateway.interfaces.soap import soap_wsgi_apps
 from gateway.jobs.priority import InteractiveGate
@@ -142,7 +144,11 @@ def build_runtime(settings: Settings) -> Runtime:
         ),
         emitter=emitter,
         structure_id=structure_id,
-        trail=Trail(GroupCommitJournal(journal), metrics),
+        trail=Trail(
+            GroupCommitJournal(journal),
+            metrics,
+            aggregator=RefusalAggregator(settings.audit.aggregate_seconds),
+        ),
         strategy=settings.first_name_strategy,
     )
     quotas, rate_wait = shared_quotas(settings.shared)
@@ -151,10 +157,26 @@ def build_runtime(settings: Settings) -> Runtime:
         quotas=quotas,
         interactive=InteractiveGate(settings.jobs.interactive_threshold),
         cards=CardGate(_card_policy(settings)),
+        throttle=FailureThrottle(
+            settings.audit.auth_failure_limit, settings.audit.auth_failure_window
+        ),
     )
     return Runtime(
         settings, database, service, gatekeeper, metrics, resilience, credentials, rate_wait
     )
+
+
+def start_watch(runtime: Runtime) -> JournalWatch:
+    """This worker's journal watch: head to the log, counted refusals to the journal."""
+    settings = runtime.settings
+    journal = AuditJournal(
+        runtime.database, pseudonym_key=settings.storage.audit_key.reveal().encode()
+    )
+    watch = JournalWatch(
+        runtime.service.trail, journal, anchor_seconds=settings.audit.anchor_seconds
+    )
+    watch.start()
+    return watch
 
 
 def start_jobs(runtime: Runtime) -> JobRunner:
@@ -243,6 +265,7 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
     jobs_api.install(app, JobStore(runtime.database), settings=settings.jobs)
     start_jobs(runtime)
     runtime.metrics.start_refreshing()
+    start_watch(runtime)
     soap = soap_wsgi_apps(
         runtime.service, runtime.gatekeeper, runtime.metrics, max_body_bytes=settings.max_body_bytes
     )

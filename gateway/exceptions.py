@@ -188,6 +188,15 @@ class ConcurrencyExceeded(RateLimited):
         self.args = (self.message,)
 
 
+class AuthenticationThrottled(RateLimited):
+    """Too many failed authentications from one client address: refused before any lookup."""
+
+    def __init__(self, *, retry_after: int) -> None:
+        super().__init__("-", retry_after=retry_after)
+        self.message = "too many failed authentications from this address"
+        self.args = (self.message,)
+
+
 class ConfigurationError(GatewayError):
     """The gateway's configuration is unusable; raised at startup, never per request."""
 

@@ -122,6 +122,34 @@ class StorageSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditSettings:
+    """The journal's anchoring and the flood guard in front of it (docs/storage.md)."""
+
+    anchor_seconds: int = 300  # GATEWAY_AUDIT_ANCHOR_SECONDS: head to the log (0: never)
+    aggregate_seconds: int = 60  # GATEWAY_AUDIT_AGGREGATE_SECONDS: one refusal record per address
+    auth_failure_limit: int = 10  # GATEWAY_AUTH_FAILURE_LIMIT: per address and window, then 429
+    auth_failure_window: int = 60  # GATEWAY_AUTH_FAILURE_WINDOW_SECONDS
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> AuditSettings:
+        reader, default = _EnvReader(env), cls()
+        return cls(
+            anchor_seconds=reader.whole(
+                "GATEWAY_AUDIT_ANCHOR_SECONDS", default.anchor_seconds, minimum=0
+            ),
+            aggregate_seconds=reader.whole(
+                "GATEWAY_AUDIT_AGGREGATE_SECONDS", default.aggregate_seconds, minimum=1
+            ),
+            auth_failure_limit=reader.whole(
+                "GATEWAY_AUTH_FAILURE_LIMIT", default.auth_failure_limit, minimum=1
+            ),
+            auth_failure_window=reader.whole(
+                "GATEWAY_AUTH_FAILURE_WINDOW_SECONDS", default.auth_failure_window, minimum=1
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class SharedStateSettings:
     """Where the processes of the gateway share their quotas; no ``REDIS_URL``: each its own."""
 
@@ -173,6 +201,7 @@ class Settings:
     log_level: str
     trusted_proxies: tuple[Network, ...] = ()
     cpx: CpxSettings | None = None
+    audit: AuditSettings = AuditSettings()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -212,6 +241,7 @@ class Settings:
             metrics_dir=Path(env["PROMETHEUS_MULTIPROC_DIR"])
             if env.get("PROMETHEUS_MULTIPROC_DIR")
             else None,
+            audit=AuditSettings.from_env(env),
             connect_timeout=reader.positive_float("INSI_CONNECT_TIMEOUT", 3.05),
             read_timeout=reader.positive_float("INSI_READ_TIMEOUT", 15.0),
             resilience=ResiliencePolicy(

@@ -17,8 +17,11 @@ import logging
 from collections.abc import Iterable
 from typing import Protocol
 
+from werkzeug.exceptions import RequestEntityTooLarge
+
 from gateway import exceptions as exc
 from gateway import logs
+from gateway.floods import RefusalAggregator
 from gateway.interfaces.problems import problem_kind
 from gateway.metrics import Metrics
 from gateway.models import CallContext, InsResult, Operation
@@ -59,9 +62,16 @@ class Journal(Protocol):
 
 
 class Trail:
-    def __init__(self, journal: Journal, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        journal: Journal,
+        metrics: Metrics | None = None,
+        *,
+        aggregator: RefusalAggregator | None = None,
+    ) -> None:
         self._journal = journal
         self._metrics = metrics
+        self._aggregator = aggregator
 
     def intent(
         self, context: CallContext, operation: Operation, *, matricules: Iterable[str]
@@ -124,19 +134,62 @@ class Trail:
         operation: str | None,
         app: str | None,
         user_id: str | None,
+        client: str | None = None,
     ) -> None:
         """Journal a request refused before any call; a journal failure is logged, not raised
-        (the caller already gets its refusal)."""
-        if not isinstance(error, REFUSALS):
+        (the caller already gets its refusal).
+
+        An unauthenticated refusal (no ``app``) from ``client`` goes through the
+        aggregator: the first of an interval is journaled, the others counted.
+        """
+        outcome = refusal_outcome(error)
+        if outcome is None:
             return
+        unauthenticated = app is None and client is not None
+        if unauthenticated and self._aggregator is not None:
+            assert client is not None
+            if not self._aggregator.journal_alone(client, outcome, operation or "-"):
+                return
         entry = AuditEntry(
             request_id=request_id,
             operation=operation or "-",
-            outcome=problem_kind(error).slug,
+            outcome=outcome,
             app=app,
             user_id=user_id,
+            client=client if unauthenticated else None,
         )
+        self._append_refusal(entry)
+
+    def flush_refusals(self, *, everything: bool = False) -> int:
+        """Write one record per ended interval of counted refusals; how many were written."""
+        if self._aggregator is None:
+            return 0
+        written = 0
+        for aggregate in self._aggregator.due(everything=everything):
+            entry = AuditEntry(
+                request_id=f"refusals:{aggregate.client}",
+                operation=aggregate.operation,
+                outcome=aggregate.outcome,
+                client=aggregate.client,
+                count=aggregate.count,
+            )
+            written += self._append_refusal(entry)
+        return written
+
+    def _append_refusal(self, entry: AuditEntry) -> int:
         try:
             self._journal.append(entry)
+            return 1
         except exc.JournalWriteFailed:
-            logs.event(log, "refusal not journaled", level=logging.ERROR, request_id=request_id)
+            fields = {"request_id": entry.request_id, "count": entry.count or 1}
+            logs.event(log, "refusal not journaled", level=logging.ERROR, **fields)
+            return 0
+
+
+def refusal_outcome(error: BaseException) -> str | None:
+    """The outcome a refusal is journaled with, or None when ``error`` is not a refusal."""
+    if isinstance(error, REFUSALS):
+        return problem_kind(error).slug
+    if isinstance(error, RequestEntityTooLarge):  # the body went over the size limit
+        return "http-413"
+    return None

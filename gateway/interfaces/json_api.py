@@ -49,7 +49,8 @@ def admitted(operation: str) -> Iterator[App]:
     gate: Gatekeeper = current_app.extensions["insi_gatekeeper"]
     headers = request.headers
     app = gate.identify(
-        presented_key(headers.get("Authorization", ""), headers.get("X-API-Key", ""))
+        presented_key(headers.get("Authorization", ""), headers.get("X-API-Key", "")),
+        request.remote_addr,
     )
     g.app = app
     g.user_id = user_id(headers.get("X-User-Id", ""))
@@ -180,6 +181,7 @@ def _problem(error: BaseException) -> Response:
         operation=g.get("operation"),
         app=app.name if app else None,
         user_id=g.get("user_id"),
+        client=request.remote_addr,
     )
     document = problem_document(error, request_id=g.get("request_id", ""))
     logs.note(outcome=problem_kind(error).slug)
@@ -193,6 +195,15 @@ def _problem(error: BaseException) -> Response:
 
 def _http_problem(error: HTTPException) -> Response:
     status = error.code or 500
+    app = g.get("app")
+    if app is not None:  # an admitted application's body refused (413): journaled too
+        _service().trail.refusal(
+            error,
+            request_id=g.get("request_id", ""),
+            operation=g.get("operation"),
+            app=app.name,
+            user_id=g.get("user_id"),
+        )
     document = {
         "type": f"urn:insi-gateway:problem:http-{status}",
         "title": error.name,

@@ -49,9 +49,7 @@ PROBLEMS: Final[dict[type[exc.GatewayError], ProblemKind]] = {
     ),
     exc.OperationForbidden: ProblemKind(403, "forbidden", "Operation not allowed", "Client"),
     exc.ModeForbidden: ProblemKind(403, "mode-forbidden", "Mode not allowed", "Client"),
-    exc.AssertionRefused: ProblemKind(
-        403, "assertion-refused", "Card assertion refused", "Client"
-    ),
+    exc.AssertionRefused: ProblemKind(403, "assertion-refused", "Card assertion refused", "Client"),
     exc.AssertionMalformed: ProblemKind(
         400, "assertion-malformed", "Card assertion unreadable", "Client"
     ),
@@ -79,6 +77,9 @@ PROBLEMS: Final[dict[type[exc.GatewayError], ProblemKind]] = {
     exc.RateLimited: ProblemKind(429, "rate-limited", "Too many requests", "Client"),
     exc.ConcurrencyExceeded: ProblemKind(
         429, "too-many-concurrent", "Too many concurrent requests", "Client"
+    ),
+    exc.AuthenticationThrottled: ProblemKind(
+        429, "too-many-auth-failures", "Too many failed authentications", "Client"
     ),
     exc.ConfigurationError: ProblemKind(
         500, "configuration-error", "Gateway configuration error", "Server"

@@ -285,9 +285,7 @@ class MockApp:
         exchange.vihf_qualifier = claims.name_qualifier
         exchange.vihf_sector = claims.attributes[ATTR_ACTIVITY_SECTOR][0]
 
-    def _authenticate_card(
-        self, exchange: _Exchange, request: SoapRequest, card_ca: Path
-    ) -> None:
+    def _authenticate_card(self, exchange: _Exchange, request: SoapRequest, card_ca: Path) -> None:
         """CPx: the card-signed assertion must verify against the card CAs and be unexpired."""
         try:
             claims = verify_card_assertion(

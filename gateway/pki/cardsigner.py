@@ -100,9 +100,9 @@ def _unsigned(
         attrib={"ID": f"_{uuid.uuid4()}", "IssueInstant": _instant(now), "Version": "2.0"},
         nsmap={None: ns.SAML2, "ds": ns.DS},  # type: ignore[dict-item]  # lxml: None = default
     )
-    etree.SubElement(assertion, ns.qname(ns.SAML2, "Issuer"), Format=X509_SUBJECT_NAME).text = (
-        issuer
-    )
+    etree.SubElement(
+        assertion, ns.qname(ns.SAML2, "Issuer"), Format=X509_SUBJECT_NAME
+    ).text = issuer
     etree.SubElement(assertion, ns.qname(ns.DS, "Signature"), Id="placeholder")
     subject = etree.SubElement(assertion, ns.qname(ns.SAML2, "Subject"))
     etree.SubElement(subject, ns.qname(ns.SAML2, "NameID"), NameQualifier="CPS").text = name_id

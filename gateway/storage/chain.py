@@ -19,15 +19,7 @@ from dataclasses import asdict, dataclass, replace
 
 from gateway.storage.schema import GENESIS_HASH
 
-__all__ = [
-    "GENESIS_HASH",
-    "OPTIONAL_FIELDS",
-    "PURGE_OPERATION",
-    "AuditRecord",
-    "ChainReport",
-    "ChainWalk",
-    "chain_break",
-]
+__all__ = ["GENESIS_HASH", "AuditRecord", "ChainReport", "ChainWalk", "chain_break"]
 
 OPTIONAL_FIELDS = ("client", "count", "ref_seq", "ref_hash")
 # The operation of the record a purge leaves behind (``ref_seq``/``ref_hash``: the last purged).

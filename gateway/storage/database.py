@@ -20,6 +20,7 @@ too), because parameters may carry identity data or key digests.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -124,6 +125,17 @@ class Database:
         if touched != 1:
             raise StorageError("database not writable: the audit head row is missing")
 
+    def checkpoint(self) -> None:
+        """SQLite: copy the WAL into the database and truncate it to zero bytes.
+
+        Run after deleting identity data: until then the deleted rows' pages
+        still sit in the WAL file. Nothing to do on PostgreSQL.
+        """
+        if not self.is_sqlite:
+            return
+        with self._converted("WAL checkpoint failed"), self.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def close(self) -> None:
         """Close pooled connections (at shutdown, and in tests before dropping a schema)."""
         self.engine.dispose()
@@ -202,9 +214,10 @@ def _sqlite_engine(url: URL, busy_timeout_ms: int) -> Engine:
     assert url.database is not None  # checked by _parse
     try:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        _owner_only(Path(url.database))
     except OSError as error:
         raise ConfigurationError(
-            "DATABASE_URL", f"cannot create the SQLite directory: {error.strerror}"
+            "DATABASE_URL", f"cannot create the SQLite file: {error.strerror}"
         ) from None
     engine = create_engine(
         url, hide_parameters=True, connect_args={"timeout": busy_timeout_ms / 1000}
@@ -218,6 +231,8 @@ def _sqlite_engine(url: URL, busy_timeout_ms: int) -> Engine:
         if mode is None or str(mode[0]).lower() != "wal":
             raise sqlite3.OperationalError("the SQLite file cannot use WAL journal mode")
         dbapi_connection.execute("PRAGMA synchronous = FULL")
+        # Deleted rows (purged jobs: identities) are overwritten, not left in free pages.
+        dbapi_connection.execute("PRAGMA secure_delete = ON")
         dbapi_connection.execute("PRAGMA foreign_keys = ON")
 
     def on_begin(conn: Connection) -> None:
@@ -227,6 +242,15 @@ def _sqlite_engine(url: URL, busy_timeout_ms: int) -> Engine:
     event.listen(engine, "connect", on_connect)
     event.listen(engine, "begin", on_begin)
     return engine
+
+
+def _owner_only(path: Path) -> None:
+    """Create the database file mode 0600 (SQLite gives its -wal and -shm the same mode),
+    and bring an existing one, with its -wal and -shm, back to 0600."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists() and file.stat().st_mode & 0o777 != 0o600:
+            file.chmod(0o600)
 
 
 def _reason(error: SQLAlchemyError) -> str:

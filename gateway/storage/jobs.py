@@ -194,6 +194,8 @@ class JobStore:
             with self._db.transaction() as conn:
                 conn.execute(delete(job_rows).where(R.job_id == job_id))
                 conn.execute(delete(jobs).where(J.id == job_id))
+        if old:
+            self._db.checkpoint()  # SQLite: the purged identities must not linger in the WAL
         return len(old)
 
     def take_rate_slot(self, rate: float) -> float:

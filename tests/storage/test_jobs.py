@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select, text
 
 from gateway.jobs import ClaimedRow, NewRow
-from gateway.storage import Database
+from gateway.storage import Database, default_sqlite_url
 from gateway.storage.jobs import JobStore, job_rows
 
 APP = "dpi"
@@ -299,3 +299,29 @@ def test_skip_locked_passes_over_a_row_locked_by_another_transaction(
 
     assert row.id != locked
     assert row.number == 2
+
+
+def test_sqlite_files_are_private_and_purged_identities_leave_no_copy(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Mode 0600 for the database, its WAL and SHM; after a purge the WAL is empty
+    and no page of any file still holds the purged identity (secure_delete)."""
+    path = tmp_path_factory.mktemp("private") / "gateway.db"
+    database = Database(default_sqlite_url(path))
+    database.migrate()
+    clock = Clock()
+    store = JobStore(database, clock=clock)
+    try:
+        identity = [NewRow(n, f"L{n}", "search", {"birth_name": "QZXWUNIQUE"}) for n in (1, 2)]
+        store.create_job("identities", APP, identity)
+        files = [path, path.with_name("gateway.db-wal"), path.with_name("gateway.db-shm")]
+        assert {oct(f.stat().st_mode & 0o777) for f in files} == {"0o600"}
+        assert b"QZXWUNIQUE" in b"".join(f.read_bytes() for f in files[:2])
+
+        clock.now += 8 * 86400
+        assert store.purge(datetime.fromtimestamp(clock.now, UTC) - timedelta(days=7)) == 1
+
+        assert files[1].stat().st_size == 0  # checkpointed, truncated
+        assert b"QZXWUNIQUE" not in b"".join(f.read_bytes() for f in files[:2])
+    finally:
+        database.close()

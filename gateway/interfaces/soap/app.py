@@ -81,7 +81,9 @@ class GatewaySoapServer(WsgiApplication):  # type: ignore[misc]
     ) -> Iterable[bytes]:
         """Request id in and out, one log line per request (like the JSON interface)."""
         request_id = logs.accepted_request_id(environ.get("HTTP_X_REQUEST_ID", ""))
-        environ[ENVIRON_KEY] = SoapCall(self._service, self._gatekeeper, request_id)
+        environ[ENVIRON_KEY] = SoapCall(
+            self._service, self._gatekeeper, request_id, client=environ.get("REMOTE_ADDR")
+        )
         started = time.perf_counter()
         token = logs.open_scope(request_id, environ.get("HTTP_TRACEPARENT", ""))
         status = [500]
@@ -172,7 +174,7 @@ class GatewaySoapServer(WsgiApplication):  # type: ignore[misc]
         key = presented_key(
             environ.get("HTTP_AUTHORIZATION", ""), environ.get("HTTP_X_API_KEY", "")
         )
-        call.app = self._gatekeeper.identify(key)
+        call.app = self._gatekeeper.identify(key, call.client)
         call.user_id = user_id(environ.get("HTTP_X_USER_ID", ""))
         logs.note(app=call.app.name)
 

@@ -108,8 +108,7 @@ def _check_body(root: etree._Element, envelope_ns: str) -> None:
     operations = list(bodies[0].iterchildren(tag=etree.Element))
     if len(operations) != 1:
         raise MalformedRequest(
-            f"the Body holds {len(operations)} elements: exactly one operation element "
-            "is expected"
+            f"the Body holds {len(operations)} elements: exactly one operation element is expected"
         )
 
 

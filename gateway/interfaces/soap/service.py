@@ -47,6 +47,7 @@ class SoapCall:
     user_id: str | None = None
     operation: str | None = None
     assertions: tuple[str, ...] = ()  # CPx: the CardAssertion header and/or X-INSi-Assertion
+    client: str | None = None  # REMOTE_ADDR: the flood guard's key
 
     def context(self) -> CallContext:
         assert self.app is not None  # operations run only after authentication
@@ -73,6 +74,7 @@ def refused(call: SoapCall, error: BaseException) -> ProblemFault:
         operation=call.operation,
         app=call.app.name if call.app else None,
         user_id=call.user_id,
+        client=call.client,
     )
     return problem_fault(error, call.request_id)
 
