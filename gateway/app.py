@@ -22,7 +22,7 @@ from gateway.anchoring import JournalWatch
 from gateway.cards import CardGate
 from gateway.exceptions import ConfigurationError, StorageError
 from gateway.floods import FailureThrottle, RefusalAggregator
-from gateway.interfaces import jobs_api, json_api
+from gateway.interfaces import jobs_api, json_api, ops
 from gateway.interfaces.soap import soap_wsgi_apps
 from gateway.jobs.priority import InteractiveGate
 from gateway.jobs.runner import JobRunner
@@ -252,8 +252,12 @@ def _card_policy(settings: Settings) -> CardAssertionPolicy | None:
     )
 
 
-def create_app(env: Mapping[str, str] | None = None) -> Flask:
-    """Build the gateway's WSGI app from ``env`` (default: the process environment)."""
+def create_app(env: Mapping[str, str] | None = None, *, ops_port: int | None = None) -> Flask:
+    """Build the gateway's WSGI app from ``env`` (default: the process environment).
+
+    ``ops_port``: the port of the ops listener (``serve --ops-bind``), which alone then
+    serves ``/metrics`` and ``/readyz``.
+    """
     settings = Settings.from_env(os.environ if env is None else env)
     logs.configure(settings.log_level)
     runtime = build_runtime(settings)
@@ -269,10 +273,13 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
     soap = soap_wsgi_apps(
         runtime.service, runtime.gatekeeper, runtime.metrics, max_body_bytes=settings.max_body_bytes
     )
+    flask_only = app.wsgi_app
     app.wsgi_app = InFlight(  # type: ignore[method-assign]
         TrustedProxies(DispatcherMiddleware(app.wsgi_app, soap), settings.trusted_proxies),
         runtime.metrics,
     )
+    if ops_port is not None:
+        ops.install(app, ops_port, flask_only=flask_only)
     app.add_url_rule("/healthz", "healthz", _healthz)
     app.add_url_rule("/readyz", "readyz", _readyz)
     app.add_url_rule("/metrics", "metrics", _metrics)

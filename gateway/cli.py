@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ def _serve(args: argparse.Namespace) -> int:
     metrics_dir = serving.metrics_directory(os.environ)  # before prometheus_client is imported
     from gateway import safety
     from gateway.app import create_app, load_credentials, open_storage
+    from gateway.interfaces import ops
     from gateway.pki.credentials import load_ca_bundle
     from gateway.settings import Settings
 
@@ -38,10 +40,13 @@ def _serve(args: argparse.Namespace) -> int:
     )
     database, _ = open_storage(settings.storage)  # migrate before the workers start
     database.close()  # no connection of the master's may be inherited by a worker
+    ops_port = ops.ops_port(args.ops_bind) if args.ops_bind else None
+    if args.ops_bind == args.bind:
+        raise ConfigurationError("--ops-bind", "must differ from --bind")
     serving.run(
-        create_app,
+        functools.partial(create_app, ops_port=ops_port),
         gunicorn_config.options(
-            bind=args.bind,
+            bind=[args.bind, args.ops_bind] if args.ops_bind else args.bind,
             workers=args.workers,
             threads=args.threads,
             timeout=args.timeout,
@@ -195,6 +200,11 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the gateway under gunicorn")
     serve.add_argument("--bind", default="127.0.0.1:8080")
+    serve.add_argument(
+        "--ops-bind",
+        metavar="HOST:PORT",
+        help="serve /metrics and /readyz only here, not on --bind (see docs/operations.md)",
+    )
     serve.add_argument(
         "--workers", type=int, default=gunicorn_config.default_workers(), help="see operations.md"
     )

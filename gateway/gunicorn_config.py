@@ -38,7 +38,7 @@ def default_workers() -> int:
 
 def options(
     *,
-    bind: str,
+    bind: str | list[str],
     workers: int = 1,
     threads: int = 64,
     timeout: int = WORKER_TIMEOUT,
