@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import random
+import secrets
 import socket
 import struct
 import threading
@@ -80,6 +81,7 @@ class _Exchange:
     vihf_qualifier: str | None = None
     vihf_sector: str | None = None
     traceparent: str | None = None
+    cookie: bool = False  # the request carried a Cookie header
     traits_hash: str | None = None
     outcome: str = ""
     injected: str | None = None
@@ -97,6 +99,7 @@ class _Exchange:
             "vihf_qualifier": self.vihf_qualifier,
             "vihf_sector": self.vihf_sector,
             "traceparent": self.traceparent,
+            "cookie": self.cookie,
             "outcome": self.outcome,
             "traits_hash": self.traits_hash,
             "injected": self.injected,
@@ -190,6 +193,7 @@ class MockApp:
             started=started,
             raw=data,
             traceparent=environ.get("HTTP_TRACEPARENT"),
+            cookie="HTTP_COOKIE" in environ,
         )
         parsed = _parse(data, request.headers.get("Content-Type", ""))
         if isinstance(parsed, SoapRequest):
@@ -203,6 +207,8 @@ class MockApp:
             exchange.injected = failure.value
             time.sleep(self._settings.slow_ms / 1000)
         response = self._answer(exchange, parsed)
+        if self._settings.set_cookie:  # a load balancer's sticky session, say
+            response.set_cookie("insi-session", secrets.token_hex(8), secure=True, httponly=True)
         self._log.append(exchange.record())
         return response
 

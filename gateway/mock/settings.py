@@ -23,6 +23,8 @@ shared across the fork.
 ``MOCK_SLOW_MS``       sleep of the ``slow`` mode (default 30000)
 ``MOCK_SEED``          integer seed of the failure draw, for reproducible runs
 ``MOCK_REQUEST_LOG``   file to append one JSON line per ``/lps`` request to
+``MOCK_SET_COOKIE``    ``1``: every ``/lps`` answer sets a session cookie (the log
+                       records whether a request sent one back)
 =====================  ==========================================================
 """
 
@@ -85,6 +87,7 @@ class MockSettings:
     contract_dir: Path | None = None
     cpx_ca: Path | None = None
     capture_dir: Path | None = None
+    set_cookie: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, pki_dir: Path) -> MockSettings:
@@ -107,6 +110,7 @@ class MockSettings:
             contract_dir=Path(raw) if (raw := env.get("MOCK_CONTRACT_DIR", "").strip()) else None,
             cpx_ca=_cpx_ca(env, pki_dir),
             capture_dir=Path(raw) if (raw := env.get("MOCK_CAPTURE_DIR", "").strip()) else None,
+            set_cookie=read.flag("MOCK_SET_COOKIE"),
         )
 
 
@@ -159,6 +163,12 @@ class _Reader:
         if value < 0:
             raise ConfigurationError(name, "must be zero or more")
         return value
+
+    def flag(self, name: str) -> bool:
+        raw = self._raw(name)
+        if raw not in ("", "0", "1"):
+            raise ConfigurationError(name, "must be 0 or 1")
+        return raw == "1"
 
     def rate(self, name: str) -> float:
         raw = self._raw(name)

@@ -13,6 +13,7 @@ exception tree here, at its boundary:
 
 from __future__ import annotations
 
+import http.cookiejar
 import ssl
 import time
 from collections.abc import Mapping
@@ -102,6 +103,9 @@ class MutualTlsTransport:
         self._max_bytes = max_response_bytes
         self._session = requests.Session()
         self._session.trust_env = False  # no proxy or CA bundle from the environment
+        # One session serves every application: a cookie the teleservice (or a proxy in
+        # front of it) sets would follow the next call of any application. Store none.
+        self._session.cookies.set_policy(RefuseAllCookies())
         self._session.verify = True  # by the context, against ca_bundle (see _ContextAdapter)
         adapter = _ContextAdapter(
             client_context(credential, ca_bundle=ca_bundle), pool_size=pool_size
@@ -192,6 +196,16 @@ def _caused_by(error: BaseException, *kinds: type[BaseException]) -> bool:
         inner = seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else None
         seen = inner or seen.__cause__ or seen.__context__
     return False
+
+
+class RefuseAllCookies(http.cookiejar.DefaultCookiePolicy):
+    """A cookie policy that stores no cookie and returns none."""
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
+
+    def return_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
 
 
 class _RefusePlainHttp(HTTPAdapter):
