@@ -61,12 +61,19 @@ def local_request(namespace: str) -> Callable[[str], str]:
 
 
 def upstream_answer(text: str) -> str:
-    """An INSi-looking SOAP 1.2 answer whose ``LibelleCR`` holds ``text`` (raw XML)."""
+    """A valid INSi answer (CR 00, one identity found) whose ``NomNaissance`` holds ``text``
+    (raw XML): with a plain name it parses to ``found`` (the baseline test below), so each
+    hostile variant is refused for its hostile part, not for the rest of the document."""
     return (
         f'<soap:Envelope xmlns:soap="{SOAP12}"><soap:Body>'
-        '<RESULTAT xmlns="http://www.cnamts.fr/ServiceIdentiteINS/v1">'
-        f"<CR><CodeCR>00</CodeCR><LibelleCR>{text}</LibelleCR></CR>"
-        "</RESULTAT></soap:Body></soap:Envelope>"
+        '<RESULTAT xmlns="http://www.cnamts.fr/INSiResultat">'
+        "<CR><CodeCR>00</CodeCR><LibelleCR>OK</LibelleCR></CR>"
+        "<INDIVIDU><INSACTIF><IdIndividu><NumIdentifiant>297022A020778</NumIdentifiant>"
+        f"<Cle>78</Cle></IdIndividu><OID>{NIR}</OID></INSACTIF>"
+        f"<TIQ><NomNaissance>{text}</NomNaissance><Prenom>DOMINIQUE</Prenom>"
+        "<ListePrenom>DOMINIQUE</ListePrenom><Sexe>F</Sexe>"
+        "<DateNaissance>1997-02-26</DateNaissance><LieuNaissance>2A020</LieuNaissance></TIQ>"
+        "</INDIVIDU></RESULTAT></soap:Body></soap:Envelope>"
     )
 
 
@@ -398,6 +405,20 @@ def upstream(
         fake.stop()
     assert tripwire.hits == 0
     assert set(fake.client_cns) == {"INSI-MANU"}  # it really was the gateway, over mutual TLS
+
+
+def test_the_baseline_upstream_answer_is_found(upstream: Upstream) -> None:
+    """Without this, every hostile case's 502 would hold whatever the parser did with the
+    hostile part (before: a namespace the parser refuses and no INDIVIDU, so 502 always)."""
+    upstream.fake.answer = Canned(upstream_answer("ADRTROIS").encode())
+
+    response = upstream.gateway.post("/v1/ins/search", DOMINIQUE)
+
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["status"] == "found"
+    assert answer["ins"]["matricule"] == "297022A020778"
+    assert answer["identity"]["birth_name"] == "ADRTROIS"
 
 
 @pytest.mark.parametrize("case", UPSTREAM_CASES)

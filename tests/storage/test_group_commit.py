@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 
 import pytest
 from sqlalchemy import select, text
 
 from gateway.exceptions import JournalWriteFailed
-from gateway.storage.audit import AuditEntry, AuditJournal
+from gateway.storage.audit import AuditEntry, AuditJournal, AuditRecord
 from gateway.storage.database import Database
 from gateway.storage.group_commit import GroupCommitJournal
 from gateway.storage.schema import audit_head
@@ -47,13 +48,53 @@ def test_concurrent_appends_form_one_intact_chain(database: Database) -> None:
     assert {r.request_id for r in journal.search(limit=1000)} == {f"r-{i}" for i in range(400)}
 
 
+class _HeldJournal(AuditJournal):
+    """Holds its first commit until released, so the next appends queue into one batch."""
+
+    def __init__(self, database: Database) -> None:
+        super().__init__(database, pseudonym_key=KEY)
+        self.release = threading.Event()
+        self.batches: list[int] = []
+
+    def append_many(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
+        self.batches.append(len(entries))
+        self.release.wait(30)
+        return super().append_many(entries)
+
+
 def test_a_failed_commit_fails_every_caller(database: Database) -> None:
-    front = GroupCommitJournal(AuditJournal(database, pseudonym_key=KEY))
+    """Every caller of the failed batch gets the error (before: one caller, one batch)."""
+    journal = _HeldJournal(database)
+    front = GroupCommitJournal(journal)
     with database.transaction() as conn:
         conn.execute(text("DROP TABLE audit_records"))
+    errors: list[BaseException] = []
+    lock = threading.Lock()
 
-    with pytest.raises(JournalWriteFailed):
-        front.append(_entry(1))
+    def write(index: int) -> None:
+        try:
+            front.append(_entry(index))
+        except BaseException as error:
+            with lock:
+                errors.append(error)
+
+    callers = [threading.Thread(target=write, args=(n,)) for n in range(8)]
+    callers[0].start()
+    while not journal.batches:  # the writer holds the first caller's batch...
+        time.sleep(0.01)
+    for caller in callers[1:]:  # ...while seven more queue behind it
+        caller.start()
+    time.sleep(1.0)
+    journal.release.set()
+    for caller in callers:
+        caller.join(30)
+
+    assert not [c for c in callers if c.is_alive()]
+    assert len(errors) == 8
+    assert all(isinstance(error, JournalWriteFailed) for error in errors)
+    assert journal.batches[0] == 1
+    assert sum(journal.batches) == 8
+    assert max(journal.batches[1:]) > 1  # a shared batch failed, for each of its callers
 
 
 def test_a_record_its_caller_gave_up_on_is_never_written(

@@ -48,7 +48,7 @@ def test_blocking_flags_stop_every_operation(flag: str) -> None:
         (verify_query, {**TRAITS, "ins": ins}),
         (vitale_query, {**CARD, "beneficiary_matricule": "297022A02077878"}),
     ):
-        with pytest.raises(IdentityNotEligible):
+        with pytest.raises(IdentityNotEligible, match=flag):  # the flag that forbids the call
             build({**fields, "flags": [flag]})
 
 

@@ -168,20 +168,25 @@ def test_answers_carry_the_time_of_the_teleservice_call(
 
 
 @pytest.mark.parametrize(
-    ("status", "fixture", "error"),
+    ("status", "fixture", "error", "why"),
     [
-        (503, "not_found.xml", UpstreamUnavailable),
-        (404, "not_found.xml", UpstreamBadResponse),
-        (500, "fault_desir_560.xml", UpstreamFault),
-        (500, "html_error.html", UpstreamBadResponse),
+        (503, "not_found.xml", UpstreamUnavailable, "503"),
+        (404, "not_found.xml", UpstreamBadResponse, "404"),
+        (500, "fault_desir_560.xml", UpstreamFault, "certificat"),  # the fault's own reason
+        (500, "html_error.html", UpstreamBadResponse, "not a SOAP envelope"),
     ],
 )
 def test_http_statuses_become_typed_errors(
-    dev_pki: DevPki, journal: AuditJournal, status: int, fixture: str, error: type[Exception]
+    dev_pki: DevPki,
+    journal: AuditJournal,
+    status: int,
+    fixture: str,
+    error: type[Exception],
+    why: str,
 ) -> None:
     transport = RecordingTransport(status=status, content=(FIXTURES / fixture).read_bytes())
 
-    with pytest.raises(error):
+    with pytest.raises(error, match=why):
         _service(transport, dev_pki, signed=False, journal=journal).search_by_traits(
             QUERY, _context()
         )
