@@ -110,18 +110,21 @@ def test_an_unknown_column_refuses_the_whole_body_without_echoing_it() -> None:
 
 
 @pytest.mark.parametrize(
-    ("body", "content_type", "error"),
+    ("body", "content_type", "error", "why"),
     [
-        (b"local_id,birth_name\n", "text/csv", InvalidInput),  # header only
-        (b"", "application/x-ndjson", InvalidInput),
-        (b"birth_name\nADRUN\n", "text/csv", MalformedRequest),  # no local_id column
-        (b"local_id,sex,sex\nA,F,F\n", "text/csv", MalformedRequest),
-        ("local_id\nÉ\n".encode("latin-1"), "text/csv", MalformedRequest),
-        (b'{"local_id": "A"}', "application/json", MalformedRequest),
+        (b"local_id,birth_name\n", "text/csv", InvalidInput, "no rows"),  # header only
+        (b"", "application/x-ndjson", InvalidInput, "no rows"),
+        (b"birth_name\nADRUN\n", "text/csv", MalformedRequest, "local_id"),  # no such column
+        (b"local_id,sex,sex\nA,F,F\n", "text/csv", MalformedRequest, "twice"),
+        ("local_id\nÉ\n".encode("latin-1"), "text/csv", MalformedRequest, "UTF-8"),
+        (b'{"local_id": "A"}', "application/json", MalformedRequest, "Content-Type"),
     ],
 )
-def test_bodies_refused_whole(body: bytes, content_type: str, error: type[Exception]) -> None:
-    with pytest.raises(error):
+def test_bodies_refused_whole(
+    body: bytes, content_type: str, error: type[Exception], why: str
+) -> None:
+    """Refused, and for the reason the rule gives (not merely with the right type)."""
+    with pytest.raises(error, match=why):
         parse_submission(body, content_type, max_rows=10)
 
 
