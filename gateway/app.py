@@ -48,8 +48,9 @@ from gateway.storage.database import Database
 from gateway.storage.group_commit import GroupCommitJournal
 from gateway.storage.jobs import JobStore
 from gateway.trail import Trail
+from gateway.transport.breaker import CircuitState
 from gateway.transport.client import InsiClient
-from gateway.transport.resilience import CircuitState, Resilience, ResilientTransport
+from gateway.transport.resilience import Resilience, ResilientTransport
 from gateway.transport.transports import MutualTlsTransport, Transport
 
 # Read once at import (in each worker): served as is, never re-read per request.

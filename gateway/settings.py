@@ -19,6 +19,7 @@ from gateway.exceptions import ConfigurationError
 from gateway.ins.strategy import FirstNameStrategy
 from gateway.jobs import JobSettings
 from gateway.proxies import Network, parse_networks
+from gateway.transport.breaker import BreakerPolicy
 from gateway.transport.resilience import ResiliencePolicy
 
 
@@ -247,8 +248,7 @@ class Settings:
             resilience=ResiliencePolicy(
                 max_retries=reader.whole("INSI_MAX_RETRIES", 2, minimum=0),
                 deadline=reader.positive_float("INSI_DEADLINE", 20.0),
-                breaker_threshold=reader.whole("INSI_BREAKER_THRESHOLD", 5, minimum=1),
-                breaker_cooldown=reader.positive_float("INSI_BREAKER_COOLDOWN", 30.0),
+                breaker=reader.breaker_policy(),
                 max_concurrent=reader.whole("INSI_MAX_CONCURRENT", 32, minimum=1),
                 queue_timeout=reader.positive_float("INSI_QUEUE_TIMEOUT", 2.0),
             ),
@@ -325,6 +325,25 @@ class _EnvReader:
         if not math.isfinite(value) or value <= 0:
             raise ConfigurationError(name, "must be a finite number greater than zero")
         return value
+
+    def breaker_policy(self) -> BreakerPolicy:
+        """The circuit breaker's sliding window, threshold and probes (docs/configuration.md)."""
+        if self._env.get("INSI_BREAKER_THRESHOLD", "").strip():
+            raise ConfigurationError(
+                "INSI_BREAKER_THRESHOLD",
+                "is no longer read: the circuit opens on a failure rate, see "
+                "INSI_BREAKER_FAILURE_RATE and INSI_BREAKER_MIN_CALLS",
+            )
+        rate = self.whole("INSI_BREAKER_FAILURE_RATE", 50, minimum=1)
+        if rate > 100:
+            raise ConfigurationError("INSI_BREAKER_FAILURE_RATE", "must be a percentage, 1 to 100")
+        return BreakerPolicy(
+            window=self.positive_float("INSI_BREAKER_WINDOW", 10.0),
+            min_calls=self.whole("INSI_BREAKER_MIN_CALLS", 20, minimum=1),
+            failure_rate=rate / 100,
+            cooldown=self.positive_float("INSI_BREAKER_COOLDOWN", 30.0),
+            probes=self.whole("INSI_BREAKER_PROBES", 3, minimum=1),
+        )
 
     def choice(self, name: str, kind: type[_Choice], default: _Choice) -> _Choice:
         raw = self._env.get(name, "").strip().lower()

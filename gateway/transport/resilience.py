@@ -8,18 +8,23 @@ is retried. Retries use exponential backoff with full jitter, stay inside
 the call's deadline, and draw from a budget (a token bucket refilled by
 successful first attempts) so that a teleservice answering 503 to everything
 sees at most ~1.2 calls per incoming request, not 3.
+
+The circuit breaker (:mod:`gateway.transport.breaker`) is told the outcome of
+each call once, after its retries; a retry is not attempted while the circuit
+is open, and ``on_retry`` (the ``gateway_upstream_retries_total`` counter) runs
+only for a retry actually sent.
 """
 
 from __future__ import annotations
 
-import enum
 import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from gateway.exceptions import UpstreamBusy, UpstreamTimeout, UpstreamUnavailable
+from gateway.transport.breaker import BreakerPolicy, CircuitBreaker
 from gateway.transport.transports import Transport, UpstreamRequest, UpstreamResponse
 
 
@@ -29,62 +34,9 @@ class ResiliencePolicy:
     backoff_base: float = 0.2  # seconds; attempt n waits up to base * 2**n
     deadline: float = 20.0  # seconds for the whole call, retries included
     retry_budget_ratio: float = 0.1  # retries allowed per first attempt, over time
-    breaker_threshold: int = 5  # consecutive transport failures that open the circuit
-    breaker_cooldown: float = 30.0  # seconds open before a half-open probe
+    breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
     max_concurrent: int = 32  # calls in flight toward the teleservice, per process
     queue_timeout: float = 2.0  # seconds a call may wait for a slot
-
-
-class CircuitState(enum.StrEnum):
-    CLOSED = "closed"
-    OPEN = "open"
-    HALF_OPEN = "half_open"
-
-
-class CircuitBreaker:
-    """Opens after consecutive transport failures; lets one probe through after a cool-down."""
-
-    def __init__(self, *, threshold: int, cooldown: float, clock: Callable[[], float]) -> None:
-        self._threshold = threshold
-        self._cooldown = cooldown
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._failures = 0
-        self._opened_at: float | None = None
-        self._probing = False
-
-    @property
-    def state(self) -> CircuitState:
-        with self._lock:
-            return self._state()
-
-    def _state(self) -> CircuitState:
-        if self._opened_at is None:
-            return CircuitState.CLOSED
-        if self._clock() - self._opened_at >= self._cooldown:
-            return CircuitState.HALF_OPEN
-        return CircuitState.OPEN
-
-    def allow(self) -> None:
-        """Raise ``UpstreamUnavailable`` at once while open (or while the probe is out)."""
-        with self._lock:
-            state = self._state()
-            if state is CircuitState.CLOSED:
-                return
-            if state is CircuitState.HALF_OPEN and not self._probing:
-                self._probing = True
-                return
-        raise UpstreamUnavailable("circuit open: the teleservice failed repeatedly, not calling")
-
-    def record(self, *, transport_failed: bool) -> None:
-        with self._lock:
-            self._probing = False
-            if not transport_failed:
-                self._failures, self._opened_at = 0, None
-                return
-            self._failures += 1
-            if self._failures >= self._threshold or self._opened_at is not None:
-                self._opened_at = self._clock()
 
 
 class RetryBudget:
@@ -127,9 +79,7 @@ class Resilience:
         self.clock = clock
         self.sleep = sleep
         self.on_retry = on_retry
-        self.breaker = CircuitBreaker(
-            threshold=policy.breaker_threshold, cooldown=policy.breaker_cooldown, clock=clock
-        )
+        self.breaker = CircuitBreaker(policy.breaker, clock=clock)
         self.budget = RetryBudget(policy.retry_budget_ratio)
         self.slots = threading.BoundedSemaphore(policy.max_concurrent)
         self.random = random.Random()  # noqa: S311 - jitter, not security
@@ -153,36 +103,43 @@ class ResilientTransport:
             self.resilience.slots.release()
 
     def _send_with_retries(self, request: UpstreamRequest, deadline: float) -> UpstreamResponse:
-        breaker = self.resilience.breaker
+        permit = self.resilience.breaker.acquire()
+        failed = True  # until an answer other than 503 says the teleservice is there
+        try:
+            response = self._attempts(request, deadline)
+            failed = response.status == 503
+            return response
+        except (UpstreamTimeout, UpstreamUnavailable):
+            raise
+        except BaseException:
+            failed = False  # it answered (e.g. oversized): reachable
+            raise
+        finally:
+            self.resilience.breaker.record(permit, failed=failed)
+
+    def _attempts(self, request: UpstreamRequest, deadline: float) -> UpstreamResponse:
+        """Send, and retry what cannot have been processed while the retry rules allow."""
         self.resilience.budget.deposit()
         attempt = 0
         while True:
-            breaker.allow()
+            if attempt:
+                self.resilience.on_retry()  # counted only when it is really sent
             remaining = deadline - self.resilience.clock()
             try:
                 response = self._inner.send(replace(request, time_left=remaining))
-            except UpstreamTimeout:
-                breaker.record(transport_failed=True)
-                raise  # unknown outcome: never retried
             except UpstreamUnavailable as error:
-                breaker.record(transport_failed=True)
                 if not error.nothing_sent or not self._may_retry(attempt, deadline):
                     raise
-            except BaseException:
-                breaker.record(transport_failed=False)  # it answered (e.g. oversized): reachable
-                raise
             else:
-                breaker.record(transport_failed=response.status == 503)
                 if response.status != 503 or not self._may_retry(attempt, deadline):
                     return response
             attempt += 1
-            self.resilience.on_retry()
 
     def _may_retry(self, attempt: int, deadline: float) -> bool:
-        if attempt >= self.resilience.policy.max_retries:
+        if attempt >= self.resilience.policy.max_retries or self.resilience.breaker.is_open():
             return False
         pause = self.resilience.random.uniform(0, self.resilience.policy.backoff_base * 2**attempt)
         if self.resilience.clock() + pause >= deadline or not self.resilience.budget.withdraw():
             return False
         self.resilience.sleep(pause)
-        return True
+        return not self.resilience.breaker.is_open()  # it may have opened during the pause

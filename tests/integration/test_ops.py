@@ -53,7 +53,7 @@ def test_health_and_readiness(gateway: GatewayServer) -> None:
 def test_not_ready_while_the_circuit_is_open(gateway_factory: GatewayFactory) -> None:
     down = gateway_factory(
         f"https://{LOOPBACK}:{free_port()}/lps",
-        INSI_BREAKER_THRESHOLD="1",
+        INSI_BREAKER_MIN_CALLS="1",
         INSI_MAX_RETRIES="0",
         INSI_BREAKER_COOLDOWN="600",
     )

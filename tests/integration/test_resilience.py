@@ -6,8 +6,10 @@ injected failures included).
 What docs/configuration.md promises: retry only a call that cannot have been processed
 (connection or TLS refused, HTTP 503), at most ``INSI_MAX_RETRIES`` times, within a retry
 budget (~1.2 calls per request in a 503 storm); a read timeout is an unknown outcome,
-never retried; ``INSI_BREAKER_THRESHOLD`` consecutive transport failures open the circuit
-(503 at once) for ``INSI_BREAKER_COOLDOWN`` seconds, then one probe call.
+never retried; the circuit opens when at least ``INSI_BREAKER_FAILURE_RATE`` % of the calls
+(judged after their retries) of the last ``INSI_BREAKER_WINDOW`` seconds failed, once there
+were ``INSI_BREAKER_MIN_CALLS`` of them (503 at once), for ``INSI_BREAKER_COOLDOWN`` seconds,
+then ``INSI_BREAKER_PROBES`` probe calls.
 """
 
 from __future__ import annotations
@@ -189,25 +191,23 @@ def test_the_deadline_bounds_the_whole_call_retries_included(launch: Launcher) -
     outcome = search(server)
 
     assert outcome.seconds <= 2.5  # the deadline and some bookkeeping
-    # a 503 after 1.5 s, then a retry cut by the deadline: its outcome is unknown (504)
-    assert (outcome.status, outcome.slug) in {
-        (503, "upstream-unavailable"),
-        (504, "upstream-timeout"),
+    # a 503 after 1.5 s, then a retry cut by the deadline: its outcome is unknown (504);
+    # only a first attempt slower than the whole deadline (a loaded machine) leaves no retry
+    assert (outcome.status, outcome.slug, retries(server)) in {
+        (503, "upstream-unavailable", 0),
+        (504, "upstream-timeout", 1),
     }
-    assert 1 <= retries(server) + 1 <= 3
 
 
 @pytest.mark.parametrize(
-    "breaker_threshold",
-    ["5", "1000"],
+    "min_calls",
+    ["20", "100000"],
     ids=["budget-and-breaker", "budget-alone"],
 )
-def test_a_503_storm_costs_at_most_1_2_calls_per_request(
-    launch: Launcher, breaker_threshold: str
-) -> None:
+def test_a_503_storm_costs_at_most_1_2_calls_per_request(launch: Launcher, min_calls: str) -> None:
     mock, server = launch.mock_and_gateway(
         {"MOCK_FAILURE_RATE": "1", "MOCK_FAILURE_MODE": "http503"},
-        INSI_BREAKER_THRESHOLD=breaker_threshold,
+        INSI_BREAKER_MIN_CALLS=min_calls,
         INSI_BREAKER_COOLDOWN="600",
     )
     n = 100
@@ -228,22 +228,26 @@ def test_a_503_storm_costs_at_most_1_2_calls_per_request(
     assert {(o.status, o.slug) for o in outcomes} == {(503, "upstream-unavailable")}
     calls = attempts(mock)
     assert calls <= 1.2 * n
-    if breaker_threshold == "1000":  # the budget alone: retries happen, but only ~10% of calls
+    if min_calls == "100000":  # the budget alone: retries happen, but only ~10% of calls
         assert calls > n
-    else:  # the breaker opened after 5 failures: most requests never left the gateway
-        assert calls <= 10
-        assert sum("circuit open" in o.detail for o in outcomes) >= n - 10
+    else:  # the breaker opened after 20 failed calls (4 more in flight, each retried at
+        # most twice from the budget's reserve of 10): most requests never left the gateway
+        assert calls <= 24 + 10 + 4
+        assert sum("circuit open" in o.detail for o in outcomes) >= n - 24
 
 
 def test_circuit_opens_fails_fast_then_closes_after_the_cooldown(launch: Launcher) -> None:
     port = free_port()  # nothing listens there until the mock is started on it below
     server = launch.gateway(
-        f"https://{LOOPBACK}:{port}/lps", INSI_BREAKER_THRESHOLD="3", INSI_BREAKER_COOLDOWN="2"
+        f"https://{LOOPBACK}:{port}/lps",
+        INSI_BREAKER_MIN_CALLS="3",
+        INSI_BREAKER_COOLDOWN="2",
+        INSI_BREAKER_PROBES="1",
     )
 
     failures: list[Outcome] = []
     fast: Outcome | None = None
-    for _ in range(4):  # 3 transport failures open it, whether counted per call or per attempt
+    for _ in range(4):  # 3 failed calls (each after its retries) open it
         outcome = search(server)
         assert (outcome.status, outcome.slug) == (503, "upstream-unavailable")
         if "circuit open" in outcome.detail:
@@ -253,7 +257,8 @@ def test_circuit_opens_fails_fast_then_closes_after_the_cooldown(launch: Launche
     opened = time.monotonic()
 
     assert fast is not None, [o.detail for o in failures]
-    assert len(failures) + retries(server) == 3  # exactly INSI_BREAKER_THRESHOLD failed calls
+    assert len(failures) == 3  # exactly INSI_BREAKER_MIN_CALLS failed calls
+    assert retries(server) == 3 * 2  # each of them retried INSI_MAX_RETRIES times
     assert fast.seconds < 1.0  # at once (INSI_CONNECT_TIMEOUT is 3.05 s): no connection tried
     assert metric(server, "gateway_circuit_state") == 2.0
 
@@ -314,7 +319,8 @@ def test_circuit_recovers_after_an_oversized_probe_answer(
     try:
         server = launch.gateway(
             fake.url,
-            INSI_BREAKER_THRESHOLD="1",
+            INSI_BREAKER_MIN_CALLS="1",
+            INSI_BREAKER_PROBES="1",
             INSI_BREAKER_COOLDOWN="1",
             INSI_MAX_RETRIES="0",
             INSI_MAX_RESPONSE_BYTES="1024",

@@ -71,7 +71,7 @@ def wire(gateway_factory: GatewayFactory, dev_pki: DevPki, log_dir: Path) -> Ite
                 INSI_CONNECT_TIMEOUT="5",
                 INSI_READ_TIMEOUT=str(READ_TIMEOUT),
                 INSI_DEADLINE="10",
-                INSI_BREAKER_THRESHOLD="50",  # every case here reaches the wire
+                INSI_BREAKER_MIN_CALLS="1000",  # every case here reaches the wire
             )
             wire = Wire(mock, proxy, gateway, only_worker(gateway.process.process.pid))
             _calibrate(wire)

@@ -9,12 +9,8 @@ from collections.abc import Callable
 import pytest
 
 from gateway.exceptions import UpstreamBusy, UpstreamTimeout, UpstreamUnavailable
-from gateway.transport.resilience import (
-    CircuitState,
-    Resilience,
-    ResiliencePolicy,
-    ResilientTransport,
-)
+from gateway.transport.breaker import BreakerPolicy, CircuitState
+from gateway.transport.resilience import Resilience, ResiliencePolicy, ResilientTransport
 from gateway.transport.transports import UpstreamRequest, UpstreamResponse
 
 REQUEST = UpstreamRequest("https://127.0.0.1:1/lps", b"<x/>", {})
@@ -59,10 +55,15 @@ class Clock:
         self.now += seconds
 
 
-def resilient(inner: Scripted, clock: Clock | None = None, **policy: float) -> ResilientTransport:
+def resilient(
+    inner: Scripted,
+    clock: Clock | None = None,
+    breaker: BreakerPolicy | None = None,
+    **policy: float,
+) -> ResilientTransport:
     clock = clock or Clock()
-    shared = Resilience(ResiliencePolicy(**policy), clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
-    return ResilientTransport(inner, shared)
+    whole = ResiliencePolicy(breaker=breaker or BreakerPolicy(), **policy)  # type: ignore[arg-type]
+    return ResilientTransport(inner, Resilience(whole, clock=clock, sleep=clock.sleep))
 
 
 def test_refused_connections_are_retried_then_succeed() -> None:
@@ -110,45 +111,117 @@ def test_retries_stay_inside_the_deadline() -> None:
 
 def test_retry_budget_bounds_calls_when_everything_fails() -> None:
     inner = Scripted(answer(503))
-    transport = resilient(inner, breaker_threshold=10**9)  # breaker off: the budget alone
+    transport = resilient(inner, breaker=BreakerPolicy(min_calls=10**9))  # the budget alone
 
     for _ in range(1000):
         transport.send(REQUEST)
 
-    assert inner.calls <= 1.2 * 1000
+    assert 1000 < inner.calls <= 1.2 * 1000  # some retries, within the budget
 
 
-def test_circuit_opens_fails_fast_then_probes_and_closes() -> None:
+BREAKER = BreakerPolicy(window=10, min_calls=10, failure_rate=0.5, cooldown=30, probes=2)
+
+
+def test_a_call_whose_retry_succeeded_counts_as_a_success() -> None:
+    """Before: each 503 attempt was a consecutive failure; 5 of them opened the circuit."""
     clock = Clock()
-    inner = Scripted(REFUSED)
-    transport = resilient(inner, clock, max_retries=0, breaker_threshold=3, breaker_cooldown=30)
-    for _ in range(3):
-        with pytest.raises(UpstreamUnavailable):
-            transport.send(REQUEST)
-    assert shared_state(transport) is CircuitState.OPEN
+    # every call fails its first attempt and succeeds on the retry: 50% of attempts fail
+    inner = Scripted(*[answer(503), answer(200)] * 100)
+    transport = resilient(inner, clock, BREAKER)
 
+    statuses = [transport.send(REQUEST).status for _ in range(100)]
+
+    assert statuses.count(200) >= 10  # the budget's reserve retries (and more) went through
+    assert shared_state(transport) is CircuitState.CLOSED
+
+
+def test_the_circuit_opens_on_the_failure_rate_once_the_window_holds_min_calls() -> None:
+    clock = Clock()
+    inner = Scripted(*[answer(200), answer(503)] * 4, answer(503))
+    transport = resilient(inner, clock, BREAKER, max_retries=0)
+    for _ in range(9):  # 5 failures of 9 calls: over the rate, but fewer than min_calls
+        transport.send(REQUEST)
+    assert shared_state(transport) is CircuitState.CLOSED
+
+    transport.send(REQUEST)  # the 10th call: 6 of 10 failed
+
+    assert shared_state(transport) is CircuitState.OPEN
     with pytest.raises(UpstreamUnavailable, match="circuit open"):
         transport.send(REQUEST)
-    assert inner.calls == 3  # failed fast, nothing sent
+    assert inner.calls == 10  # failed fast, nothing sent
 
+
+def test_failures_older_than_the_window_are_forgotten() -> None:
+    clock = Clock()
+    inner = Scripted(answer(503))
+    transport = resilient(inner, clock, BREAKER, max_retries=0)
+    for _ in range(9):
+        transport.send(REQUEST)
+    clock.now += 11  # the window slid past all nine
+
+    inner.outcomes = [answer(200)]
+    for _ in range(9):
+        transport.send(REQUEST)
+    inner.outcomes = [answer(503)]
+    transport.send(REQUEST)  # 1 failure in the 10 calls of the window
+
+    assert shared_state(transport) is CircuitState.CLOSED
+
+
+def test_half_open_lets_the_probes_through_and_closes_after_they_succeed() -> None:
+    clock = Clock()
+    inner = Scripted(REFUSED)
+    transport = resilient(inner, clock, BREAKER, max_retries=0)
+    for _ in range(10):
+        with pytest.raises(UpstreamUnavailable, match="refused"):  # sent, not the circuit
+            transport.send(REQUEST)
+    assert shared_state(transport) is CircuitState.OPEN
     clock.now += 31
     assert shared_state(transport) is CircuitState.HALF_OPEN
-    inner.outcomes = [answer(200)]
-    assert transport.send(REQUEST).status == 200
+
+    breaker = transport.resilience.breaker
+    probes = [breaker.acquire(), breaker.acquire()]  # the two probes are out...
+    with pytest.raises(UpstreamUnavailable, match="circuit open"):
+        breaker.acquire()  # ...so a third call fails fast
+    breaker.record(probes[0], failed=False)
+    assert shared_state(transport) is CircuitState.HALF_OPEN  # one success of two
+    breaker.record(probes[1], failed=False)
     assert shared_state(transport) is CircuitState.CLOSED
 
 
 def test_a_failed_probe_reopens_the_circuit() -> None:
     clock = Clock()
-    transport = resilient(Scripted(REFUSED), clock, max_retries=0, breaker_threshold=1)
-    with pytest.raises(UpstreamUnavailable):
-        transport.send(REQUEST)
+    transport = resilient(Scripted(REFUSED), clock, BREAKER, max_retries=0)
+    for _ in range(10):
+        with pytest.raises(UpstreamUnavailable, match="refused"):  # sent, not the circuit
+            transport.send(REQUEST)
     clock.now += 31
 
-    with pytest.raises(UpstreamUnavailable):
-        transport.send(REQUEST)  # the probe fails
+    with pytest.raises(UpstreamUnavailable, match="refused"):
+        transport.send(REQUEST)  # the probe is sent, and fails
 
     assert shared_state(transport) is CircuitState.OPEN
+
+
+def test_retries_counted_are_retries_sent_when_the_circuit_opens_mid_call() -> None:
+    """Before: the retry was counted, then the open circuit stopped it before it left."""
+    clock = Clock()
+    counted: list[int] = []
+    whole = ResiliencePolicy(breaker=BreakerPolicy(min_calls=1, failure_rate=0.5))
+    shared = Resilience(whole, clock=clock, sleep=clock.sleep, on_retry=lambda: counted.append(1))
+    other = shared.breaker.acquire()  # another call in flight
+
+    def other_fails_meanwhile() -> UpstreamResponse:
+        shared.breaker.record(other, failed=True)  # min_calls=1: the circuit opens
+        return UpstreamResponse(503, {}, b"", 0.0)
+
+    inner = Scripted(other_fails_meanwhile, answer(200))
+
+    response = ResilientTransport(inner, shared).send(REQUEST)
+
+    assert response.status == 503  # its own answer, not a retry into an open circuit
+    assert inner.calls == 1
+    assert counted == []
 
 
 def test_a_call_waiting_too_long_for_a_slot_is_refused_busy() -> None:

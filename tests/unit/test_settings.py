@@ -37,6 +37,9 @@ def test_defaults(env: dict[str, str]) -> None:
     assert settings.cert_auto is None
     assert (settings.connect_timeout, settings.read_timeout) == (3.05, 15.0)
     assert settings.storage.database_url == "sqlite:///var/gateway.db"
+    breaker = settings.resilience.breaker
+    assert (breaker.window, breaker.min_calls, breaker.failure_rate) == (10.0, 20, 0.5)
+    assert (breaker.cooldown, breaker.probes) == (30.0, 3)
 
 
 @pytest.mark.parametrize(
@@ -50,6 +53,9 @@ def test_defaults(env: dict[str, str]) -> None:
         ("INSI_READ_TIMEOUT", "0", "greater than zero"),
         ("INSI_CONNECT_TIMEOUT", "soon", "must be a number"),
         ("GATEWAY_AUDIT_KEY", "short", "at least 16"),
+        ("INSI_BREAKER_FAILURE_RATE", "150", "percentage"),
+        ("INSI_BREAKER_MIN_CALLS", "0", "at least 1"),
+        ("INSI_BREAKER_THRESHOLD", "5", "INSI_BREAKER_FAILURE_RATE"),
     ],
 )
 def test_each_problem_names_its_variable(
