@@ -4,9 +4,10 @@
 the circuit's state: with ``--ops-bind`` they are served only on the ops
 listener, and the port the applications use exposes only the API (and
 ``/healthz``, which says nothing but "alive", on both, for load balancers).
-gunicorn listens on both addresses; a request's listener is the port it came
-in on (``SERVER_PORT``, which gunicorn takes from the listening socket, never
-from the ``Host`` header).
+gunicorn listens on both addresses; a request's listener is the local port of
+its connection (the socket gunicorn hands over; ``SERVER_PORT`` otherwise, read
+before any forwarded-header middleware could rewrite it), never the ``Host``
+header.
 """
 
 from __future__ import annotations
@@ -40,11 +41,21 @@ class ListenerSplit:
         self._port = str(port)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        on_ops = environ.get("SERVER_PORT") == self._port
+        on_ops = _local_port(environ) == self._port
         environ[ON_OPS_LISTENER] = on_ops
         app = self._flask_only if on_ops else self._api
         result: Iterable[bytes] = app(environ, start_response)
         return result
+
+
+def _local_port(environ: dict[str, Any]) -> str:
+    connection = environ.get("gunicorn.socket")
+    if connection is not None:
+        try:
+            return str(connection.getsockname()[1])
+        except (OSError, IndexError, TypeError):
+            pass
+    return str(environ.get("SERVER_PORT", ""))
 
 
 def install(app: Flask, port: int, *, flask_only: Any) -> None:
