@@ -194,6 +194,8 @@ def start_jobs(runtime: Runtime) -> JobRunner:
         retention_days=jobs.retention_days,
         rate_wait=runtime.rate_wait,
         activity_sector=AppRegistry(runtime.database).activity_sector,
+        call_seconds=runtime.settings.resilience.deadline
+        + runtime.settings.resilience.queue_timeout,
     )
     runner.start()
     return runner

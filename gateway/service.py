@@ -214,11 +214,11 @@ class InsService:
         held: tuple[str, ...],
     ) -> InsResult:
         """One upstream call, journaled ahead (``held``: matricules the caller sent)."""
+        if context.before_send is not None:  # may wait (batch turns): sign after it, fresh
+            context.before_send(context.message_id)
         envelope = self._client.envelope(operation, body, self._headers(operation, context))
         if context.card is not None:  # CPx: the professional's assertion, byte for byte
             envelope = splice_assertion(envelope, context.message_id, context.card.relayed)
-        if context.before_send is not None:
-            context.before_send(context.message_id)
         intent = self.trail.intent(context, operation, matricules=held)  # or no call at all
         started = time.perf_counter()
         try:

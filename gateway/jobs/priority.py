@@ -6,8 +6,9 @@ the process-wide :class:`InteractiveGate` while they are in flight; a batch
 worker calls :meth:`InteractiveGate.wait_for_batch_turn` before each upstream
 call and waits while more than ``threshold`` interactive requests are in flight.
 
-The wait is bounded (``max_wait``): under constant interactive load the batch
-still advances, one call per ``max_wait``, so a job can never starve forever.
+The wait is bounded (``max_wait``): under constant interactive load each batch
+worker still sends one call per ``max_wait`` (its share), so a job can never
+starve.
 The gate is per process (each gunicorn worker has its own): it orders the
 calls that share this process's upstream connections, which is what matters.
 """
@@ -50,20 +51,26 @@ class InteractiveGate:
                 self._in_flight -= 1
                 self._changed.notify_all()
 
-    def wait_for_batch_turn(self, timeout: float | None = None) -> bool:
+    def wait_for_batch_turn(
+        self, timeout: float | None = None, *, since: float | None = None
+    ) -> bool:
         """Block while interactive requests are in flight above the threshold.
 
         Returns True when the batch may go: the load fell to the threshold,
-        or the batch has waited ``max_wait`` (anti-starvation). Returns False
-        only when ``timeout`` (shorter than ``max_wait``) passed first, so a
-        caller can check its stop flag and call again.
+        or the batch has waited ``max_wait`` since ``since`` (its share under
+        steady interactive load). Returns False only when ``timeout`` passed
+        first, so a caller can check its stop flag and call again *with the
+        same* ``since``: the share is counted from when the batch call began
+        waiting, not from each poll (before, a 1 s poll against a 5 s promise
+        meant no turn at all under steady load).
         """
-        limit = self._max_wait if timeout is None else min(timeout, self._max_wait)
-        deadline = time.monotonic() + limit
+        now = time.monotonic()
+        turn_at = (now if since is None else since) + self._max_wait
+        deadline = turn_at if timeout is None else min(turn_at, now + timeout)
         with self._changed:
             while self._in_flight > self._threshold:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return limit >= self._max_wait
-                self._changed.wait(remaining)
+                now = time.monotonic()
+                if now >= deadline:
+                    return now >= turn_at
+                self._changed.wait(deadline - now)
         return True

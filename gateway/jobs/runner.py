@@ -1,11 +1,14 @@
 """The job runner: threads in each gateway process that claim rows and call the service core.
 
-Each worker claims one row at a time (the lease makes it someone else's if
-this process dies), then calls the core with the ``INSI-AUTO`` certificate.
-Before *every* upstream call (a search may make several, one per first-name
-attempt) it waits for its turn behind interactive traffic, then for a slot of
-the global rate limit, shared by every job and replica through the database
-(or Redis, with ``REDIS_URL``).
+Each worker waits for its turn behind interactive traffic, claims one row (the
+lease makes it someone else's if this process dies), then calls the core with
+the ``INSI-AUTO`` certificate. Before *every* upstream call (a search may make
+several, one per first-name attempt) it waits for its turn again (except for
+the first, which the claim followed), then for a slot of the global rate
+limit, shared by every job and replica through the database (or Redis, with
+``REDIS_URL``), and only then renews its claim: the row is still ours (else
+nothing is sent) and stays ours for the whole call. The core builds and signs
+the envelope after all that.
 The answer, a fault included, is recorded with the row in one transaction;
 a call with no answer (timeout, unreachable, unreadable) leaves the row
 claimable again after a backoff. Logs carry job ids, row numbers and error
@@ -45,6 +48,7 @@ IDLE_POLL = 1.0
 # after its slot, and with exact spacing that jitter alone puts rate + 1 calls in a window.
 JITTER_GUARD = 0.05
 PURGE_EVERY = 3600.0
+HOLD_MARGIN = 10.0  # seconds a renewed claim outlasts the call, for recording its answer
 
 
 class _Cancelled(Exception):
@@ -71,6 +75,7 @@ class JobRunner:
         retention_days: float = 7.0,
         rate_wait: Callable[[float], float] | None = None,
         activity_sector: Callable[[str], str | None] | None = None,
+        call_seconds: float = 60.0,
     ) -> None:
         self._store = store
         # The VIHF secteurActivite of a job's application (docs/vihf.md); None: the default.
@@ -83,6 +88,8 @@ class JobRunner:
         self._rate_wait = rate_wait or self._database_slot
         self._gate = gate or InteractiveGate()
         self._lease = lease_seconds
+        # A renewed claim covers the longest call (deadline, queue) and its recording.
+        self._hold = max(lease_seconds, call_seconds + HOLD_MARGIN)
         self._retry = retry_seconds
         self._retention = timedelta(days=retention_days)
         self._stop = threading.Event()
@@ -116,13 +123,14 @@ class JobRunner:
     def _work(self, worker_id: str) -> None:
         while not self._stop.is_set():
             try:
-                if not self._gate.wait_for_batch_turn(timeout=IDLE_POLL):
-                    continue
+                self._await_turn()
                 claimed = self._store.claim_rows(worker_id, 1, self._lease)
                 if not claimed:
                     self._stop.wait(IDLE_POLL * random.uniform(0.5, 1.5))  # noqa: S311
                     continue
                 self._process(claimed[0])
+            except _Stopping:
+                return
             except exc.StorageError as error:
                 logs.event(log, "job store unavailable", level=logging.WARNING, error=error.message)
                 self._stop.wait(self._retry)
@@ -132,7 +140,7 @@ class JobRunner:
                 self._stop.wait(self._retry)
 
     def _process(self, row: ClaimedRow) -> None:
-        self._local.row, self._local.sent, self._local.checked = row, [], False
+        self._local.row, self._local.sent, self._local.turn = row, [], True  # the claim's turn
         request_id = f"job-{row.job_id}#{row.number}"
         context = CallContext(
             request_id,
@@ -194,23 +202,34 @@ class JobRunner:
         logs.event(log, "job row without answer", level=logging.WARNING, **fields)
 
     def _before_send(self, message_id: str) -> None:
-        """Per upstream call: still ours? then interactive traffic first, then a rate slot."""
+        """Per upstream call: our turn, a rate slot, then the claim renewed right before sending."""
         row = getattr(self._local, "row", None)
-        if row is not None and not self._local.checked:
-            if not self._store.still_claimed(row):
-                raise _Cancelled
-            self._local.checked = True
-        while not self._gate.wait_for_batch_turn(timeout=IDLE_POLL):
-            if self._stop.is_set():
-                raise _Stopping
+        if not getattr(self._local, "turn", False):
+            if row is not None:
+                self._renew(row)  # the wait below must not cost us the row
+            self._await_turn()
+        self._local.turn = False
         delay = self._rate_wait(self._rate / (1 + JITTER_GUARD))
         if delay > 0 and self._stop.wait(delay):
             raise _Stopping
         if row is not None:
+            self._renew(row)
             self._local.sent.append(message_id)  # recorded with the row's answer or release
 
     def _database_slot(self, rate: float) -> float:
         return self._store.take_rate_slot(rate) - time.time()
+
+    def _renew(self, row: ClaimedRow) -> None:
+        """Still ours? Then ours for the whole call; else cancelled or re-claimed: send nothing."""
+        if not self._store.renew_claim(row, self._hold):
+            raise _Cancelled
+
+    def _await_turn(self) -> None:
+        """Wait for the batch's turn behind interactive traffic (its share counted from now)."""
+        since = time.monotonic()
+        while not self._gate.wait_for_batch_turn(timeout=IDLE_POLL, since=since):
+            if self._stop.is_set():
+                raise _Stopping
 
     def _housekeeping(self) -> None:
         """Delete jobs past retention: results hold identity data."""

@@ -131,6 +131,17 @@ class JobStore:
             found = conn.execute(select(R.state, R.claims).where(R.id == row.id)).first()
         return found is not None and tuple(found) == (CLAIMED, row.claims)
 
+    def renew_claim(self, row: ClaimedRow, lease_seconds: float) -> bool:
+        """Still ours (claimed, not cancelled, not re-claimed)? Then ours ``lease_seconds`` more.
+
+        One conditional UPDATE: checking and extending cannot be split by another claim.
+        """
+        mine = (R.id == row.id, R.claims == row.claims, R.state == CLAIMED)
+        until = self._clock() + lease_seconds
+        with self._db.transaction() as conn:
+            renewed = conn.execute(update(job_rows).where(*mine).values(lease_until=until))
+            return bool(renewed.rowcount == 1)
+
     def complete_row(
         self, row: ClaimedRow, verdict: str, result: Mapping[str, Any], sent: Sequence[str] = ()
     ) -> bool:

@@ -94,13 +94,20 @@ def finished(status: Mapping[str, Any]) -> bool:
 
 
 def start_jobs_gateway(
-    dev_pki: DevPki, log_dir: Path, upstream_url: str, api_key: str | None = None, **env: str
+    dev_pki: DevPki,
+    log_dir: Path,
+    upstream_url: str,
+    api_key: str | None = None,
+    *,
+    threads: int = 8,
+    **env: str,
 ) -> GatewayServer:
     """A gateway with the jobs wired; its app is registered unless ``api_key`` is given."""
     port = free_port()
     environment = gateway_env(dev_pki, upstream_url, **env)
     api_key = api_key or register_app(environment, APP, "--operations", "jobs", *UNLIMITED)
-    argv = [*CLI, "serve", "--bind", f"{LOOPBACK}:{port}", "--workers", "1", "--threads", "8"]
+    argv = [*CLI, "serve", "--bind", f"{LOOPBACK}:{port}", "--workers", "1"]
+    argv += ["--threads", str(threads)]
     argv += ["--certfile", str(dev_pki.mock_server.pem), "--keyfile", str(dev_pki.mock_server.key)]
     process = ServerProcess(f"jobs-{port}", argv, environment, log_dir)
     server = GatewayServer(port, dev_pki.ca_bundle, process, api_key, environment)

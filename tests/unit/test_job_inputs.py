@@ -241,3 +241,12 @@ def test_the_batch_is_never_starved_and_a_threshold_tolerates_some_load() -> Non
         assert tolerant.wait_for_batch_turn(timeout=0.01)
         with tolerant.interactive():
             assert not tolerant.wait_for_batch_turn(timeout=0.01)
+
+
+def test_the_share_is_counted_from_when_the_batch_began_waiting_not_from_each_poll() -> None:
+    """Before: a 1 s poll against a 5 s promise reset the clock, so no turn ever came."""
+    gate = InteractiveGate(max_wait=5.0)
+    with gate.interactive():
+        began = time.monotonic()
+        assert not gate.wait_for_batch_turn(timeout=0.01, since=began)  # waited 0 s of 5
+        assert gate.wait_for_batch_turn(timeout=0.01, since=began - 5.0)  # waited 5 s: its turn
