@@ -26,6 +26,7 @@ from gateway.interfaces import jobs_api, json_api, ops
 from gateway.interfaces.soap import soap_wsgi_apps
 from gateway.jobs.priority import InteractiveGate
 from gateway.jobs.runner import JobRunner
+from gateway.lifecycle import DRAINING
 from gateway.metrics import InFlight, Metrics
 from gateway.models import CertificateMode, SoftwareIdentity
 from gateway.pki.credentials import Credential, load_ca_bundle, load_credential
@@ -321,6 +322,8 @@ def _readyz() -> Response:
         checks["database"] = {"ok": False, "detail": error.message}
     circuit = runtime.resilience.breaker.state
     checks["circuit"] = {"ok": circuit is not CircuitState.OPEN, "detail": circuit.value}
+    draining = DRAINING.is_set()  # SIGTERM received: still serving, leaving the pool
+    checks["shutdown"] = {"ok": not draining, "detail": "draining" if draining else "serving"}
     ready = all(check["ok"] for check in checks.values())
     response = jsonify({"status": "ready" if ready else "not_ready", "checks": checks})
     response.status_code = 200 if ready else 503

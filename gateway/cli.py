@@ -52,6 +52,7 @@ def _serve(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             certfile=args.certfile,
             keyfile=args.keyfile,
+            drain_seconds=settings.drain_seconds,
         )
         | {"child_exit": serving.forget_worker(metrics_dir)},
     )

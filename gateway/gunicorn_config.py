@@ -10,14 +10,18 @@ metrics hold across workers (Redis for quotas with ``REDIS_URL``, the
 multiprocess metrics directory); the circuit breaker and the upstream slots
 (``INSI_MAX_CONCURRENT``) are per worker.
 
-SIGTERM: gunicorn stops accepting, lets in-flight requests finish within
-``graceful_timeout``, then exits. SIGHUP: new workers start (and load the
-certificates and keys afresh: renewal without downtime) while the old ones
-finish their in-flight requests.
+SIGTERM: a drain of ``drain_seconds`` (``GATEWAY_DRAIN_SECONDS``) where
+``/readyz`` answers 503 and every request is still served, then the listener
+closes and in-flight requests finish within ``graceful_timeout`` (see
+:class:`gateway.serving.DrainingWorker`); then the process exits. SIGHUP:
+new workers start (and load the certificates and keys afresh: renewal without
+downtime) while the old ones drain the same way (their ``/readyz`` says 503
+meanwhile: give the readiness probe a failure threshold above 1).
 """
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -44,15 +48,19 @@ def options(
     timeout: int = WORKER_TIMEOUT,
     certfile: str | None = None,
     keyfile: str | None = None,
+    drain_seconds: float = 5.0,
 ) -> dict[str, Any]:
+    from gateway.serving import draining_worker
+
     return {
         "bind": bind,
         "workers": workers,
         "threads": threads,
-        "worker_class": "gthread",
+        "worker_class": draining_worker(drain_seconds),
         "worker_connections": 1000,
         "timeout": timeout,
-        "graceful_timeout": 30,
+        # In-flight requests get 30 s after the drain (INSI_DEADLINE is 20 s by default).
+        "graceful_timeout": math.ceil(drain_seconds) + 30,
         "keepalive": 5,
         "backlog": 2048,
         "limit_request_line": 8190,

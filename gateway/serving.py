@@ -14,11 +14,15 @@ import shutil
 import ssl
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.gthread import ThreadWorker
+
+from gateway.lifecycle import DRAINING
 
 WsgiApp = Callable[..., Any]
 
@@ -72,6 +76,55 @@ def forget_worker(metrics_dir: Path) -> Callable[[Any, Any], None]:
         multiprocess.mark_process_dead(worker.pid, str(metrics_dir))  # type: ignore[no-untyped-call]
 
     return child_exit
+
+
+class DrainingWorker(ThreadWorker):  # type: ignore[misc]
+    """gunicorn's ``gthread`` worker with a shutdown that resets no caller.
+
+    gunicorn's own SIGTERM stops accepting at once but closes the listening
+    socket only after the in-flight requests: connections the kernel accepts
+    meanwhile wait in its backlog, their requests sent, and are reset at the
+    close. A caller cannot tell whether such a POST was processed.
+
+    Here SIGTERM starts a drain: ``/readyz`` turns 503 (load balancers and
+    Kubernetes take the replica out) and every answer says ``Connection:
+    close``, while the worker keeps accepting and serving for
+    ``drain_seconds``. Then, in one step on the worker's main thread, it takes
+    every connection already in the backlog, closes the listener (a new
+    connection is refused, which a proxy retries on another replica even for a
+    POST, nothing having been sent) and finishes what it holds within
+    ``graceful_timeout``.
+    """
+
+    drain_seconds = 5.0
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        if DRAINING.is_set() or not self.alive:
+            return  # already draining (the arbiter forwards the SIGTERM it gets too)
+        DRAINING.set()
+        self.cfg.set("keepalive", 0)  # answers close their connection: no idle one is left
+        self.log.info("SIGTERM: draining for %.1f s, then closing the listener", self.drain_seconds)
+        timer = threading.Timer(self.drain_seconds, self.method_queue.defer, [self._stop_accepting])
+        timer.daemon = True
+        timer.start()
+
+    def _stop_accepting(self) -> None:
+        """Take the backlog, close the listeners, end the accept loop (main thread)."""
+        self.set_accept_enabled(False)
+        for listener in self.sockets:
+            while True:
+                before = self.nr_conns
+                self.accept(listener)  # non-blocking: nothing left raises EAGAIN, swallowed
+                if self.nr_conns == before:
+                    break
+            listener.close()
+        self.log.info("listener closed; finishing %d connection(s)", self.nr_conns)
+        self.alive = False
+
+
+def draining_worker(drain_seconds: float) -> type[DrainingWorker]:
+    """The worker class for ``drain_seconds`` (gunicorn takes a class as ``worker_class``)."""
+    return type("DrainingWorker", (DrainingWorker,), {"drain_seconds": drain_seconds})
 
 
 class GunicornServer(BaseApplication):  # type: ignore[misc]

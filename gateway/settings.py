@@ -203,6 +203,7 @@ class Settings:
     trusted_proxies: tuple[Network, ...] = ()
     cpx: CpxSettings | None = None
     audit: AuditSettings = AuditSettings()
+    drain_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -259,6 +260,7 @@ class Settings:
                 env.get("GATEWAY_TRUSTED_PROXIES", ""), setting="GATEWAY_TRUSTED_PROXIES"
             ),
             cpx=CpxSettings.from_env(env),
+            drain_seconds=reader.seconds_or_zero("GATEWAY_DRAIN_SECONDS", 5.0),
         )
 
 
@@ -344,6 +346,12 @@ class _EnvReader:
             cooldown=self.positive_float("INSI_BREAKER_COOLDOWN", 30.0),
             probes=self.whole("INSI_BREAKER_PROBES", 3, minimum=1),
         )
+
+    def seconds_or_zero(self, name: str, default: float) -> float:
+        """Like :meth:`positive_float`, zero allowed (``0``: no such delay)."""
+        if self._env.get(name, "").strip() in {"0", "0.0"}:
+            return 0.0
+        return self.positive_float(name, default)
 
     def choice(self, name: str, kind: type[_Choice], default: _Choice) -> _Choice:
         raw = self._env.get(name, "").strip().lower()

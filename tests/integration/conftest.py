@@ -120,6 +120,7 @@ def gateway_env(dev_pki: DevPki, upstream_url: str, **overrides: str) -> dict[st
         "INSI_IDAM": IDAM,
         "GATEWAY_AUDIT_KEY": AUDIT_KEY,
         "INSI_READ_TIMEOUT": "10",
+        "GATEWAY_DRAIN_SECONDS": "0",  # stop at once (test_graceful_shutdown.py sets a drain)
     }
     env.update(overrides)
     return env

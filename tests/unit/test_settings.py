@@ -157,3 +157,15 @@ def test_storage_settings_read_the_config_file(tmp_path: Path) -> None:
     storage = StorageSettings.from_env({"GATEWAY_CONFIG_FILE": str(file)})
     assert storage.audit_key.reveal() == "from-the-file-0123456789"
     assert storage.database_url == "sqlite:///x.db"
+
+
+@pytest.mark.parametrize(("raw", "seconds"), [("", 5.0), ("0", 0.0), ("2.5", 2.5)])
+def test_drain_seconds(env: dict[str, str], raw: str, seconds: float) -> None:
+    assert Settings.from_env({**env, "GATEWAY_DRAIN_SECONDS": raw}).drain_seconds == seconds
+
+
+@pytest.mark.parametrize("raw", ["-1", "soon", "inf"])
+def test_bad_drain_seconds_is_named(env: dict[str, str], raw: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env({**env, "GATEWAY_DRAIN_SECONDS": raw})
+    assert caught.value.setting == "GATEWAY_DRAIN_SECONDS"

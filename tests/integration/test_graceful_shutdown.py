@@ -1,0 +1,155 @@
+"""SIGTERM under load through the front proxy: /readyz turns 503, nobody gets a reset.
+
+Two replicas on one PostgreSQL schema behind the shipped nginx configuration,
+the mock answering in 150 ms so requests are in flight when the signal comes.
+Client threads keep posting searches through nginx while one replica gets
+SIGTERM (its arbiter only, as Kubernetes sends it). Every request must be
+answered 200: during the drain the replica still serves (``Connection:
+close``), then its listener closes and nginx's retry of a refused connection
+carries the next requests to the other replica.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import create_engine, text
+
+from gateway.pki.devpki import DevPki
+from tests.integration.conftest import MockServer, gateway_env, start_mock
+from tests.integration.fronted import start_backend
+from tests.integration.personas import FOUND
+from tests.integration.servers import LOOPBACK
+from tests.support.nginx import start_nginx
+
+pytestmark = pytest.mark.integration
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+CLIENTS = 16
+DRAIN_SECONDS = 4
+
+
+@pytest.fixture
+def database_url() -> Iterator[str]:
+    schema = f"gw_drain_{secrets.token_hex(6)}"
+    admin = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 5})
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture
+def slow_mock(dev_pki: DevPki, log_dir: Path) -> Iterator[MockServer]:
+    server = start_mock(dev_pki, log_dir, MOCK_LATENCY_MS="150")
+    yield server
+    server.process.stop()
+
+
+class Load:
+    """Client threads posting searches through the proxy until stopped; every outcome kept."""
+
+    def __init__(self, url: str, key: str, verify: str) -> None:
+        self._url, self._key, self._verify = url, key, verify
+        self._stop = threading.Event()
+        self.outcomes: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(CLIENTS)]
+
+    def _run(self) -> None:
+        session = requests.Session()  # keep-alive to nginx, as an application would
+        headers = {"Authorization": f"Bearer {self._key}"}
+        while not self._stop.is_set():
+            try:
+                response = session.post(
+                    self._url, json=FOUND[1].traits(), headers=headers, verify=self._verify,
+                    timeout=30,
+                )
+                outcome = str(response.status_code)
+            except requests.RequestException as error:
+                outcome = type(error).__name__
+            with self._lock:
+                self.outcomes[outcome] += 1
+
+    def __enter__(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=60)
+
+
+def _ready(port: int) -> int:
+    try:
+        return requests.get(f"http://{LOOPBACK}:{port}/readyz", timeout=2).status_code
+    except requests.RequestException:
+        return 0
+
+
+def test_sigterm_under_load_through_the_proxy_fails_no_request(
+    dev_pki: DevPki, log_dir: Path, slow_mock: MockServer, database_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    env = gateway_env(
+        dev_pki, slow_mock.url, DATABASE_URL=database_url, GATEWAY_TRUSTED_PROXIES="127.0.0.1",
+        GATEWAY_DRAIN_SECONDS=str(DRAIN_SECONDS),
+    )
+    stopping = start_backend(dev_pki, log_dir, env, name="replica-a", threads=16)
+    staying = start_backend(dev_pki, log_dir, env, name="replica-b", threads=16)
+    proxy = start_nginx(
+        log_dir, upstreams=[stopping.port, staying.port], cert=dev_pki.mock_server.pem,
+        key=dev_pki.mock_server.key, name="nginx-drain",
+    )
+    try:
+        assert _ready(stopping.port) == 200
+        url = proxy.base_url + "/v1/ins/search"
+        with Load(url, stopping.api_key, str(dev_pki.ca_bundle)) as load:
+            time.sleep(3)
+            before = len(proxy.access_lines())
+            signalled = time.monotonic()
+            os.kill(stopping.process.process.pid, signal.SIGTERM)
+            time.sleep(0.5)
+            readiness_in_drain = _ready(stopping.port)
+            exit_code = stopping.process.process.wait(timeout=DRAIN_SECONDS + 40)
+            exited_after = time.monotonic() - signalled
+            time.sleep(2)  # the survivor alone
+        after = proxy.access_lines()[before:]
+    finally:
+        proxy.process.stop()
+        staying.process.stop()
+        stopping.process.stop()
+
+    a, b = f"{LOOPBACK}:{stopping.port}", f"{LOOPBACK}:{staying.port}"
+    served_by_stopping = sum(1 for line in after if f'"upstream":"{a}"' in line)
+    answers = sum(count for outcome, count in load.outcomes.items() if outcome == "200")
+    failed = sum(count for outcome, count in load.outcomes.items() if outcome != "200")
+    with capsys.disabled():
+        print(
+            f"\n[SIGTERM under load through nginx, {CLIENTS} clients, drain {DRAIN_SECONDS} s] "
+            f"{answers + failed} requests, {failed} failed {dict(load.outcomes)}; "
+            f"/readyz during the drain: {readiness_in_drain}; the stopping replica answered "
+            f"{served_by_stopping} after SIGTERM and exited (code {exit_code}) after "
+            f"{exited_after:.1f} s"
+        )
+    assert failed == 0, dict(load.outcomes)
+    assert answers > 50
+    assert readiness_in_drain == 503
+    assert exit_code == 0
+    assert served_by_stopping > 0  # it kept serving during the drain
+    assert DRAIN_SECONDS <= exited_after < DRAIN_SECONDS + 35
+    assert any(f'"upstream":"{b}"' in line for line in after[-20:])
