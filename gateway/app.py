@@ -270,7 +270,9 @@ def create_app(env: Mapping[str, str] | None = None, *, ops_port: int | None = N
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["insi_runtime"] = runtime
     json_api.install(app, runtime.service, runtime.gatekeeper, runtime.metrics)
-    jobs_api.install(app, JobStore(runtime.database), settings=settings.jobs)
+    job_store = JobStore(runtime.database)
+    jobs_api.install(app, job_store, settings=settings.jobs)
+    runtime.metrics.watch_job_backlog(job_store.open_rows)
     start_jobs(runtime)
     runtime.metrics.start_refreshing()
     start_watch(runtime)

@@ -14,6 +14,7 @@ and every few seconds.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -25,6 +26,8 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
+
+from gateway.exceptions import StorageError
 
 CIRCUIT_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 REFRESH_SECONDS = 5.0  # state gauges of a worker that is not scraped stay this fresh
@@ -81,6 +84,23 @@ class Metrics:
             registry=self.registry,
             multiprocess_mode="livemin",
         )
+        self.job_rows_open = Gauge(
+            "gateway_job_rows_open",
+            "Batch job rows not answered yet, all jobs and replicas (read from the database)",
+            registry=self.registry,
+            multiprocess_mode="livemax",  # every worker reads the same shared figure
+        )
+
+    def watch_job_backlog(self, open_rows: Callable[[], int]) -> None:
+        """The backlog, refreshed like the states; NaN when the database cannot be read."""
+
+        def backlog() -> None:
+            try:
+                self.job_rows_open.set(float(open_rows()))
+            except StorageError:  # neither a scrape nor the refresher may fail: /readyz tells
+                self.job_rows_open.set(math.nan)
+
+        self._states.append(backlog)
 
     def watch_circuit(self, state: Callable[[], str]) -> None:
         self._states.append(lambda: self.circuit.set(CIRCUIT_VALUES.get(state(), 2)))

@@ -102,11 +102,20 @@ class DrainingWorker(ThreadWorker):  # type: ignore[misc]
         if DRAINING.is_set() or not self.alive:
             return  # already draining (the arbiter forwards the SIGTERM it gets too)
         DRAINING.set()
-        self.cfg.set("keepalive", 0)  # answers close their connection: no idle one is left
         self.log.info("SIGTERM: draining for %.1f s, then closing the listener", self.drain_seconds)
         timer = threading.Timer(self.drain_seconds, self.method_queue.defer, [self._stop_accepting])
         timer.daemon = True
         timer.start()
+
+    def handle_request(self, req: Any, conn: Any) -> Any:
+        """During the drain, every answer closes its connection: no idle one is left behind.
+
+        (Per request, not through ``cfg.keepalive``: an answer already sent with
+        keep-alive keeps its idle timeout, so its client's next request is served.)
+        """
+        if DRAINING.is_set():
+            req.must_close = True
+        return super().handle_request(req, conn)
 
     def _stop_accepting(self) -> None:
         """Take the backlog, close the listeners, end the accept loop (main thread)."""

@@ -280,7 +280,12 @@ def _extensions(spec: _Spec) -> list[tuple[x509.ExtensionType, bool]]:
     ]
     if spec.kind is _Kind.CLIENT:
         return [*common, (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False)]
-    san = [x509.DNSName("localhost"), x509.IPAddress(IPv4Address("127.0.0.1"))]
+    # "mock": the mock's name on the Compose network of a trial run (deploy/compose.yaml).
+    san = [
+        x509.DNSName("localhost"),
+        x509.DNSName("mock"),
+        x509.IPAddress(IPv4Address("127.0.0.1")),
+    ]
     return [
         *common,
         (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),

@@ -209,6 +209,12 @@ class JobStore:
             self._db.checkpoint()  # SQLite: the purged identities must not linger in the WAL
         return len(old)
 
+    def open_rows(self) -> int:
+        """Rows of every job not answered yet (pending or claimed): the batch backlog."""
+        with self._db.read() as conn:
+            query = select(func.count()).where(R.state.in_((PENDING, CLAIMED)))
+            return int(conn.execute(query).scalar() or 0)
+
     def take_rate_slot(self, rate: float) -> float:
         """Reserve the next upstream call slot (epoch seconds), shared by all jobs and replicas."""
         with self._db.transaction() as conn:

@@ -27,12 +27,27 @@ def start_backend(
     """
     port = free_port()
     api_key = register_app(
-        env, f"{APP}-{name}", "--operations", "search,verify,jobs", "--rate", "1000",
-        "--burst", "1000", "--max-concurrent", "256",
+        env,
+        f"{APP}-{name}",
+        "--operations",
+        "search,verify,jobs",
+        "--rate",
+        "1000",
+        "--burst",
+        "1000",
+        "--max-concurrent",
+        "256",
     )
     argv = [
-        *CLI, "serve", "--bind", f"{LOOPBACK}:{port}", "--workers", "1",
-        "--threads", str(threads), *extra,
+        *CLI,
+        "serve",
+        "--bind",
+        f"{LOOPBACK}:{port}",
+        "--workers",
+        "1",
+        "--threads",
+        str(threads),
+        *extra,
     ]
     process = ServerProcess(name, argv, env, log_dir)
     server = GatewayServer(port, dev_pki.ca_bundle, process, api_key, env)

@@ -33,11 +33,10 @@ BOUND_SECONDS = 4.0
 
 
 @pytest.fixture(scope="module")
-def backend(
-    dev_pki: DevPki, log_dir: Path, mock_server: MockServer
-) -> Iterator[GatewayServer]:
+def backend(dev_pki: DevPki, log_dir: Path, mock_server: MockServer) -> Iterator[GatewayServer]:
     env = gateway_env(
-        dev_pki, mock_server.url,
+        dev_pki,
+        mock_server.url,
         DATABASE_URL=f"sqlite:///{log_dir / 'fronted.db'}",
         GATEWAY_TRUSTED_PROXIES="127.0.0.1",
     )
@@ -49,7 +48,9 @@ def backend(
 @pytest.fixture(scope="module")
 def nginx(dev_pki: DevPki, log_dir: Path, backend: GatewayServer) -> Iterator[Nginx]:
     proxy = start_nginx(
-        log_dir, upstreams=[backend.port], cert=dev_pki.mock_server.pem,
+        log_dir,
+        upstreams=[backend.port],
+        cert=dev_pki.mock_server.pem,
         key=dev_pki.mock_server.key,
     )
     yield proxy
@@ -66,7 +67,10 @@ def _payloads(key: str) -> list[tuple[bytes, bytes]]:
 
 
 def _measure(
-    base_url: str, key: str, verify: str | bool, address: tuple[str, int],
+    base_url: str,
+    key: str,
+    verify: str | bool,
+    address: tuple[str, int],
     tls: ssl.SSLContext | None,
 ) -> tuple[ProbeFigures, ProbeFigures, slow_clients.AttackCounters]:
     """Attack ``address`` with 200 slow connections; probe /healthz and a search meanwhile."""
@@ -78,7 +82,10 @@ def _measure(
 
     def post_search() -> requests.Response:
         return requests.post(
-            base_url + "/v1/ins/search", json=traits, verify=verify, timeout=5,
+            base_url + "/v1/ins/search",
+            json=traits,
+            verify=verify,
+            timeout=5,
             headers={"Authorization": f"Bearer {key}"},
         )
 
@@ -90,10 +97,12 @@ def _measure(
         slow_clients.wait_for(lambda: counters.connected >= total, timeout=20)
         assert counters.connected >= total, f"only {counters.connected} attackers got in"
         run = functools.partial(slow_clients.probe, seconds=PROBE_SECONDS)
-        slow_clients.probe_in_parallel([
-            (health, lambda: run(health, get_health, lambda r: r.status_code == 200)),
-            (search, lambda: run(search, post_search, found)),
-        ])
+        slow_clients.probe_in_parallel(
+            [
+                (health, lambda: run(health, get_health, lambda r: r.status_code == 200)),
+                (search, lambda: run(search, post_search, found)),
+            ]
+        )
     return health, search, counters
 
 
@@ -106,13 +115,18 @@ def test_slow_clients_through_nginx_leave_the_gateway_answering(
     nginx: Nginx, backend: GatewayServer, dev_pki: DevPki, capsys: pytest.CaptureFixture[str]
 ) -> None:
     health, search, counters = _measure(
-        nginx.base_url, backend.api_key, str(dev_pki.ca_bundle), (LOOPBACK, nginx.port),
+        nginx.base_url,
+        backend.api_key,
+        str(dev_pki.ca_bundle),
+        (LOOPBACK, nginx.port),
         _client_tls(dev_pki),
     )
 
     _report(
-        capsys, f"through nginx: {SLOW_HEADERS} slow headers + {SLOW_BODIES} slow bodies",
-        health.line(), search.line(),
+        capsys,
+        f"through nginx: {SLOW_HEADERS} slow headers + {SLOW_BODIES} slow bodies",
+        health.line(),
+        search.line(),
         f"attack connections: {counters.connected} opened, {counters.cut_by_server} cut by nginx",
     )
     for figures in (health, search):
@@ -122,7 +136,9 @@ def test_slow_clients_through_nginx_leave_the_gateway_answering(
 
 
 def test_the_same_attack_straight_at_gunicorn_stalls_it(
-    dev_pki: DevPki, log_dir: Path, mock_server: MockServer,
+    dev_pki: DevPki,
+    log_dir: Path,
+    mock_server: MockServer,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     env = gateway_env(
@@ -138,9 +154,11 @@ def test_the_same_attack_straight_at_gunicorn_stalls_it(
         server.process.stop()
 
     _report(
-        capsys, f"straight at gunicorn (64 threads): {SLOW_HEADERS} slow headers + "
+        capsys,
+        f"straight at gunicorn (64 threads): {SLOW_HEADERS} slow headers + "
         f"{SLOW_BODIES} slow bodies",
-        health.line(), search.line(),
+        health.line(),
+        search.line(),
         f"attack connections: {counters.connected} opened, {counters.cut_by_server} cut",
     )
     # What the proxy is for: without it, honest clients are not served in time.
@@ -154,7 +172,8 @@ def test_wsdl_address_follows_the_proxy_it_trusts(
         nginx.base_url + "/soap?wsdl", verify=str(dev_pki.ca_bundle), timeout=10
     )
     forged = requests.get(
-        f"http://{LOOPBACK}:{backend.port}/soap?wsdl", timeout=10,
+        f"http://{LOOPBACK}:{backend.port}/soap?wsdl",
+        timeout=10,
         headers={"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https"},
     )
 
@@ -167,13 +186,18 @@ def test_forwarded_headers_from_an_untrusted_peer_are_ignored(
     dev_pki: DevPki, log_dir: Path, mock_server: MockServer
 ) -> None:
     env = gateway_env(
-        dev_pki, mock_server.url, DATABASE_URL=f"sqlite:///{log_dir / 'untrusting.db'}",
+        dev_pki,
+        mock_server.url,
+        DATABASE_URL=f"sqlite:///{log_dir / 'untrusting.db'}",
         GATEWAY_TRUSTED_PROXIES="10.0.0.0/8",
     )
     server = start_backend(dev_pki, log_dir, env, name="untrusting-gateway", threads=4)
     proxy = start_nginx(
-        log_dir, upstreams=[server.port], cert=dev_pki.mock_server.pem,
-        key=dev_pki.mock_server.key, name="nginx-untrusted",
+        log_dir,
+        upstreams=[server.port],
+        cert=dev_pki.mock_server.pem,
+        key=dev_pki.mock_server.key,
+        name="nginx-untrusted",
     )
     try:
         wsdl = requests.get(
@@ -192,11 +216,17 @@ def test_limits_and_access_log(nginx: Nginx, backend: GatewayServer, dev_pki: De
     auth = {"Authorization": f"Bearer {backend.api_key}", "X-Request-ID": "access-log-check"}
 
     too_big = requests.post(
-        nginx.base_url + "/v1/ins/search", data=b"{" + b" " * 70_000 + b"}", verify=verify,
-        headers={**auth, "Content-Type": "application/json"}, timeout=10,
+        nginx.base_url + "/v1/ins/search",
+        data=b"{" + b" " * 70_000 + b"}",
+        verify=verify,
+        headers={**auth, "Content-Type": "application/json"},
+        timeout=10,
     )
     job = requests.post(
-        nginx.base_url + "/v1/jobs", data=b"x" * 200_000, verify=verify, timeout=30,
+        nginx.base_url + "/v1/jobs",
+        data=b"x" * 200_000,
+        verify=verify,
+        timeout=30,
         headers={**auth, "Content-Type": "text/csv"},
     )
     metrics = requests.get(nginx.base_url + "/metrics", verify=verify, timeout=10)

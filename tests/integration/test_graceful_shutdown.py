@@ -74,7 +74,10 @@ class Load:
         while not self._stop.is_set():
             try:
                 response = session.post(
-                    self._url, json=FOUND[1].traits(), headers=headers, verify=self._verify,
+                    self._url,
+                    json=FOUND[1].traits(),
+                    headers=headers,
+                    verify=self._verify,
                     timeout=30,
                 )
                 outcome = str(response.status_code)
@@ -102,18 +105,27 @@ def _ready(port: int) -> int:
 
 
 def test_sigterm_under_load_through_the_proxy_fails_no_request(
-    dev_pki: DevPki, log_dir: Path, slow_mock: MockServer, database_url: str,
+    dev_pki: DevPki,
+    log_dir: Path,
+    slow_mock: MockServer,
+    database_url: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     env = gateway_env(
-        dev_pki, slow_mock.url, DATABASE_URL=database_url, GATEWAY_TRUSTED_PROXIES="127.0.0.1",
+        dev_pki,
+        slow_mock.url,
+        DATABASE_URL=database_url,
+        GATEWAY_TRUSTED_PROXIES="127.0.0.1",
         GATEWAY_DRAIN_SECONDS=str(DRAIN_SECONDS),
     )
     stopping = start_backend(dev_pki, log_dir, env, name="replica-a", threads=16)
     staying = start_backend(dev_pki, log_dir, env, name="replica-b", threads=16)
     proxy = start_nginx(
-        log_dir, upstreams=[stopping.port, staying.port], cert=dev_pki.mock_server.pem,
-        key=dev_pki.mock_server.key, name="nginx-drain",
+        log_dir,
+        upstreams=[stopping.port, staying.port],
+        cert=dev_pki.mock_server.pem,
+        key=dev_pki.mock_server.key,
+        name="nginx-drain",
     )
     try:
         assert _ready(stopping.port) == 200

@@ -47,6 +47,7 @@ def test_health_and_readiness(gateway: GatewayServer) -> None:
         "certificate INSI-AUTO",
         "database",
         "circuit",
+        "shutdown",
     }
 
 

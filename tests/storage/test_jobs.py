@@ -325,3 +325,16 @@ def test_sqlite_files_are_private_and_purged_identities_leave_no_copy(
         assert b"QZXWUNIQUE" not in b"".join(f.read_bytes() for f in files[:2])
     finally:
         database.close()
+
+
+def test_open_rows_count_the_backlog_of_every_job(store: JobStore) -> None:
+    store.create_job("job-1", APP, [*rows(3), bad_row(4)])
+    store.create_job("job-2", "other", rows(2))
+    assert store.open_rows() == 5  # the malformed row is already answered
+
+    claimed = store.claim_rows("worker-1", 5, lease_seconds=60)
+    assert store.open_rows() == 5  # claimed rows are still unanswered
+    answer(store, next(row for row in claimed if row.job_id == "job-1"))
+    store.cancel("job-2", "other")
+
+    assert store.open_rows() == 2

@@ -27,9 +27,7 @@ UPSTREAM_LINES = (
 )
 
 
-def render(
-    *, upstreams: Sequence[int], port: int, cert: Path, key: Path, access_log: Path
-) -> str:
+def render(*, upstreams: Sequence[int], port: int, cert: Path, key: Path, access_log: Path) -> str:
     """The shipped file with this test's ports, certificate and log file."""
     text = SHIPPED.read_text()
     servers = "".join(
@@ -101,4 +99,3 @@ def start_nginx(
     process = ServerProcess(name, argv, {}, directory)
     process.wait_until(lambda: port_open(port), timeout=15)
     return Nginx(port, access_log, process)
-

@@ -1,0 +1,165 @@
+"""deploy/: the Kubernetes base and the Compose file, validated offline.
+
+The manifests are checked against the Kubernetes API schemas shipped in the
+``kubernetes-validate`` package (strict: an unknown field fails), the Compose
+file against the Compose specification's schema shipped in ``check-jsonschema``;
+then what the schemas cannot know: the probes, the shutdown timing of
+docs/deployment.md, secrets referenced and never inlined, the network policy.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from gateway.gunicorn_config import options
+from tests.paths import ROOT
+
+BASE = ROOT / "deploy" / "kubernetes" / "base"
+COMPOSE = ROOT / "deploy" / "compose.yaml"
+KUBERNETES_VERSION = "1.30.0"
+SECRET_WORDS = ("PASSPHRASE", "AUDIT_KEY", "APP_KEY", "PASSWORD", "DATABASE_URL")
+
+
+def _resources() -> dict[str, dict[str, Any]]:
+    kustomization = yaml.safe_load((BASE / "kustomization.yaml").read_text())
+    documents = {}
+    for name in kustomization["resources"]:
+        for document in yaml.safe_load_all((BASE / name).read_text()):
+            documents[document["kind"]] = document
+    return documents
+
+
+def _container(resource: dict[str, Any]) -> dict[str, Any]:
+    (container,) = resource["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def test_kustomization_lists_every_manifest() -> None:
+    listed = set(yaml.safe_load((BASE / "kustomization.yaml").read_text())["resources"])
+    on_disk = {path.name for path in BASE.glob("*.yaml")} - {"kustomization.yaml"}
+    assert listed == on_disk
+
+
+@pytest.mark.parametrize("kind", sorted(_resources()))
+def test_manifest_is_valid_kubernetes(kind: str) -> None:
+    kubernetes_validate.validate(_resources()[kind], KUBERNETES_VERSION, strict=True)
+
+
+def test_a_broken_manifest_is_caught() -> None:
+    broken = _resources()["Deployment"]
+    broken["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["pathh"] = "/"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
+
+
+def test_probes_and_shutdown_timing() -> None:
+    resources = _resources()
+    container = _container(resources["Deployment"])
+    drain = float(resources["ConfigMap"]["data"]["GATEWAY_DRAIN_SECONDS"])
+    pre_stop = int(container["lifecycle"]["preStop"]["exec"]["command"][-1])
+    grace = resources["Deployment"]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    in_flight = options(bind="x", drain_seconds=drain)["graceful_timeout"] - drain
+
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["failureThreshold"] >= 2  # a SIGHUP drain is brief
+    assert grace >= pre_stop + drain + in_flight
+    assert resources["PodDisruptionBudget"]["spec"]["minAvailable"] == 1
+    assert resources["Deployment"]["spec"]["replicas"] >= 2
+
+
+def test_secrets_are_referenced_never_inlined() -> None:
+    resources = _resources()
+    assert "Secret" not in resources
+    for name in resources["ConfigMap"]["data"]:
+        assert not any(word in name for word in SECRET_WORDS), name
+    for kind in ("Deployment", "Job"):
+        env_from = _container(resources[kind])["envFrom"]
+        assert {"secretRef": {"name": "insi-gateway-env"}} in env_from
+        assert "env" not in _container(resources[kind])
+
+
+def test_network_policy_allows_egress_to_the_teleservice_and_database_only() -> None:
+    egress = _resources()["NetworkPolicy"]["spec"]["egress"]
+    ports = sorted({port["port"] for rule in egress for port in rule["ports"]})
+    assert ports == [53, 443, 5432]  # DNS to find the other two
+    dns = next(rule for rule in egress if rule["ports"][0]["port"] == 53)
+    assert dns["to"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "kube-system"
+    }
+    assert "Egress" in _resources()["NetworkPolicy"]["spec"]["policyTypes"]
+
+
+def test_migration_job_runs_config_check() -> None:
+    container = _container(_resources()["Job"])
+    assert container["command"] + container["args"] == ["insi-gateway", "config", "check"]
+
+
+def test_resource_requests_are_sized() -> None:
+    resources = _container(_resources()["Deployment"])["resources"]
+    assert resources["requests"] == {"cpu": "500m", "memory": "256Mi"}
+    assert "cpu" not in resources["limits"]
+
+
+# --- Compose ------------------------------------------------------------------------------
+
+
+def _compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return loaded
+
+
+def test_compose_file_follows_the_compose_specification() -> None:
+    completed = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "check-jsonschema"),
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(COMPOSE),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_compose_topology() -> None:
+    services = _compose()["services"]
+    assert set(services) == {"proxy", "gateway-1", "gateway-2", "migrate", "postgres", "mock"}
+    for replica in ("gateway-1", "gateway-2"):
+        gateway = services[replica]
+        assert gateway["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+        assert gateway["command"][:3] == ["serve", "--bind", "0.0.0.0:8080"]
+        assert gateway["read_only"] is True
+        assert int(gateway["stop_grace_period"].rstrip("s")) >= 5 + 30
+    assert services["migrate"]["command"] == ["config", "check"]
+    assert services["mock"]["profiles"] == ["trial"]
+    assert (
+        "./nginx/insi-gateway.conf:/etc/nginx/conf.d/insi-gateway.conf:ro"
+        in (services["proxy"]["volumes"])
+    )
+
+
+def test_compose_upstreams_are_the_nginx_upstreams() -> None:
+    conf = (ROOT / "deploy" / "nginx" / "insi-gateway.conf").read_text()
+    for replica in ("gateway-1", "gateway-2"):
+        assert f"server {replica}:8080 " in conf
+
+
+def test_compose_keeps_secrets_out_of_its_files() -> None:
+    config_env = (ROOT / "deploy" / "gateway.config.env").read_text()
+    names = [line.split("=", 1)[0] for line in config_env.splitlines() if "=" in line]
+    assert names
+    assert not [n for n in names if any(word in n for word in SECRET_WORDS)]
+    assert set(_compose()["secrets"]) == {"gateway.env", "postgres-password"}
+    ignored = (ROOT / ".gitignore").read_text()
+    assert "deploy/secrets/" in ignored
