@@ -94,6 +94,9 @@ class DrainingWorker(ThreadWorker):  # type: ignore[misc]
     connection is refused, which a proxy retries on another replica even for a
     POST, nothing having been sent) and finishes what it holds within
     ``graceful_timeout``.
+
+    It builds on gunicorn 27's ``gthread`` worker (its ``method_queue``,
+    ``accept`` and ``set_accept_enabled``): setup.cfg pins gunicorn 27.x.
     """
 
     drain_seconds = 5.0
