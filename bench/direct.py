@@ -101,7 +101,7 @@ class DirectClient:
             Operation.SEARCH_TRAITS, context, self.software, emitter=self.structure_id, now=now
         )
         assertion = build_assertion(
-            structure_id=self.structure_id, software=self.software, context=context, now=now
+            issuer=self.signer.issuer, structure_id=self.structure_id, context=context, now=now
         )
         headers.insert(0, security_header(self.signer.sign(assertion)))
         envelope = self.client.envelope(

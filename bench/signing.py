@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     def assertion() -> Any:
         return build_assertion(
-            structure_id=structure, software=SOFTWARE, context=context, now=datetime.now(UTC)
+            issuer=signer.issuer, structure_id=structure, context=context, now=datetime.now(UTC)
         )
 
     # What signxml actually signs: the exclusive-C14N SignedInfo of one real signature.
