@@ -95,10 +95,10 @@ def patient(answer: dict[str, Any]) -> dict[str, Any]:
     status = reliability_status(answer)
     identifiers = ins_identifiers(answer) if status in _CARRIES_INS else []
     name = official_name(identity)
-    extensions = [reliability(answer, status)]
-    if identity.get("birth_place"):
-        extensions.append(birth_place(identity["birth_place"]))
-    meets_ins_profile = bool(identifiers) and "given" in name and len(extensions) == 2
+    place = identity.get("birth_place")
+    extensions = [reliability(answer, status), *([birth_place(place)] if place else [])]
+    # fr-core-patient-ins: identifier 1.., birthPlace 1..1, officialName.given 1..1.
+    meets_ins_profile = bool(identifiers) and bool(place) and "given" in name
     resource: dict[str, Any] = {
         "resourceType": "Patient",
         "meta": {"profile": [INS_PROFILE if meets_ins_profile else PATIENT_PROFILE]},
