@@ -23,6 +23,7 @@ MARK = "ADRTROIS1997"  # what must never reach a log line
 GARBAGE: list[bytes] = [
     f"GET /v1/{MARK} HTTP/1.1 extra\r\nHost: x\r\n\r\n".encode(),
     f"GET /v1/ins/{MARK} HTTP/1.1\r\nHost: x\r\n\r\n".encode(),  # well formed, unknown path
+    f"POST /soap/{MARK} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".encode(),
     f"{MARK}\r\n\r\n".encode(),
     f"GET / HTTP/9.{MARK}\r\nHost: x\r\n\r\n".encode(),
     f"G{MARK}T / HTTP/1.1\r\nHost: x\r\n\r\n".encode(),

@@ -103,7 +103,7 @@ class GatewaySoapServer(WsgiApplication):  # type: ignore[misc]
                 token,
                 request_id=request_id,
                 method=environ.get("REQUEST_METHOD", ""),
-                path=environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
+                path=_logged_path(environ),
                 status=status[0],
                 started=started,
                 listener=self._metrics.observe_request,
@@ -197,6 +197,12 @@ class GatewaySoapServer(WsgiApplication):  # type: ignore[misc]
             drain(environ, already_read=len(body))
             raise XmlRejected(f"request body larger than {self._max_body_bytes} bytes")
         return body
+
+
+def _logged_path(environ: dict[str, Any]) -> str:
+    """The endpoint; anything below it is the caller's text (never logged, like unknown paths)."""
+    below = str(environ.get("PATH_INFO", ""))
+    return str(environ.get("SCRIPT_NAME", "")) + (below if below in ("", "/") else "/(unknown)")
 
 
 def _as_problem(ctx: Any) -> None:
