@@ -13,6 +13,7 @@ from lxml import etree
 from gateway.exceptions import XmlRejected
 
 DEFAULT_MAX_BYTES = 1024 * 1024
+DTD_REFUSED = "XML document declares a DTD or entities, which are refused"
 
 
 # Checked at startup (gateway.safety): never huge_tree, never entities or network.
@@ -41,7 +42,7 @@ def parse_xml(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> etree._Elem
     if len(data) > max_bytes:
         raise XmlRejected(f"XML document larger than {max_bytes} bytes")
     if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
-        raise XmlRejected("XML document declares a DTD or entities, which are refused")
+        raise XmlRejected(DTD_REFUSED)
     try:
         root = etree.fromstring(data, parser=_new_parser())
     except etree.XMLSyntaxError as exc:
@@ -50,5 +51,5 @@ def parse_xml(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> etree._Elem
         raise XmlRejected("XML document is empty")
     docinfo = root.getroottree().docinfo
     if docinfo.internalDTD is not None or docinfo.externalDTD is not None or docinfo.doctype:
-        raise XmlRejected("XML document declares a DTD or entities, which are refused")
+        raise XmlRejected(DTD_REFUSED)
     return root

@@ -6,6 +6,7 @@ these), both endpoints.
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -205,7 +206,10 @@ def _published_schema(gateway: GatewayServer, version: Version) -> etree.XMLSche
     )
     wsdl = parse_xml(response.content)
     [schema] = wsdl.iterfind(f"{{{WSDL}}}types/{{{XSD}}}schema")
-    return etree.XMLSchema(etree.ElementTree(schema))
+    # standalone, with the WSDL's namespace declarations (its QName values use their prefixes)
+    standalone = etree.Element(schema.tag, attrib=dict(schema.attrib), nsmap=schema.nsmap)
+    standalone.extend(copy.deepcopy(child) for child in schema)
+    return etree.XMLSchema(etree.ElementTree(standalone))
 
 
 def _problem_element(response: requests.Response) -> etree._Element:
