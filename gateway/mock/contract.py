@@ -67,9 +67,9 @@ def validate_element(element: etree._Element, reference_dir: Path) -> None:
     relative_path = _SCHEMA_BY_ELEMENT.get(element.tag)
     if relative_path is None:
         raise ContractViolation(f"no official schema for element {element.tag}")
-    schema = load_schema(reference_dir, relative_path)
     standalone = etree.fromstring(etree.tostring(element))
-    with _VALIDATING:
+    with _VALIDATING:  # the first load too: one parse of each schema, never two at once
+        schema = load_schema(reference_dir, relative_path)
         valid = schema.validate(standalone)
         errors = "" if valid else str(schema.error_log)
     if not valid:
