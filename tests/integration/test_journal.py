@@ -39,6 +39,8 @@ from tests.integration.servers import CLI, LOOPBACK, ServerProcess, free_port
 pytestmark = pytest.mark.integration
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 LATENCY_MS = 15000
+# A batch job only verifies an INS held: the row's intent carries its pseudonym.
+HELD = {"matricule": "297022A020778", "key": "78", "oid": "1.2.250.1.213.1.4.8"}
 SEARCH = {
     "birth_name": "ADRTROIS",
     "first_names": ["DOMINIQUE"],
@@ -115,13 +117,13 @@ def test_a_call_cut_by_a_crash_stays_in_the_journal_as_outcome_unknown(
         INSI_READ_TIMEOUT="30",
         INSI_DEADLINE="40",
         GATEWAY_JOB_WORKERS="1",
-        GATEWAY_JOB_LEASE_SECONDS="600",  # the row is not re-sent after the restart
+        GATEWAY_JOB_LEASE_SECONDS="120",  # the row is not re-sent before the test ends
     )
     key = register_app(env, APP, "--operations", "search,jobs", "--max-concurrent", "8")
     first = start(dev_pki, log_dir, env, key)
     job = first.session.post(
         first.base_url + "/v1/jobs",
-        data=json.dumps({"local_id": "CRASH-1", **SEARCH}).encode(),
+        data=json.dumps({"local_id": "CRASH-1", **HELD, **SEARCH}).encode(),
         headers={"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson"},
         verify=str(first.ca_bundle),
         timeout=30,
