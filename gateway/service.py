@@ -214,12 +214,18 @@ class InsService:
         held: tuple[str, ...],
     ) -> InsResult:
         """One upstream call, journaled ahead (``held``: matricules the caller sent)."""
-        if context.before_send is not None:  # may wait (batch turns): sign after it, fresh
-            context.before_send(context.message_id)
-        envelope = self._client.envelope(operation, body, self._headers(operation, context))
-        if context.card is not None:  # CPx: the professional's assertion, byte for byte
-            envelope = splice_assertion(envelope, context.message_id, context.card.relayed)
-        intent = self.trail.intent(context, operation, matricules=held)  # or no call at all
+        # The intent first (or no call at all), so that nothing slow stands between the
+        # batch's last claim renewal (in before_send) and the send; not sent: completed so.
+        intent = self.trail.intent(context, operation, matricules=held)
+        try:
+            if context.before_send is not None:  # may wait (batch turns): sign after it, fresh
+                context.before_send(context.message_id)
+            envelope = self._client.envelope(operation, body, self._headers(operation, context))
+            if context.card is not None:  # CPx: the professional's assertion, byte for byte
+                envelope = splice_assertion(envelope, context.message_id, context.card.relayed)
+        except BaseException:
+            self.trail.not_sent(context, operation, intent)
+            raise
         started = time.perf_counter()
         try:
             response = self._client.send(

@@ -30,6 +30,8 @@ from gateway.storage.audit import AuditEntry, AuditRecord
 log = logging.getLogger("gateway.audit")
 # The outcome of an intent record: the call may have left, nothing is known of its end.
 UNKNOWN = "unknown"
+# The outcome of an intent whose call never left (a batch row cancelled or given back first).
+NOT_SENT = "not-sent"
 
 # Errors that refuse a request before any teleservice call: each gets its record too.
 REFUSALS = (
@@ -117,6 +119,25 @@ class Trail:
             outcome=outcome,
             latency_ms=round(seconds * 1000, 2),
             matricules=tuple(dict.fromkeys(matricules)),
+            ref_seq=intent.seq,
+            ref_hash=intent.hash,
+        )
+        try:
+            self._journal.append(entry)
+        except exc.JournalWriteFailed:
+            fields = {"request_id": context.request_id, "intent_seq": intent.seq}
+            logs.event(log, "call outcome not journaled", level=logging.ERROR, **fields)
+
+    def not_sent(self, context: CallContext, operation: Operation, intent: AuditRecord) -> None:
+        """Complete ``intent`` for a call that never left (outcome ``not-sent``), if possible."""
+        entry = AuditEntry(
+            request_id=context.request_id,
+            message_id=context.message_id,
+            app=context.app,
+            user_id=context.user_id,
+            operation=operation.value,
+            cert_mode=context.mode.value,
+            outcome=NOT_SENT,
             ref_seq=intent.seq,
             ref_hash=intent.hash,
         )

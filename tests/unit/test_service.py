@@ -8,6 +8,7 @@ in ``tests/integration``.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -227,3 +228,23 @@ def test_no_call_leaves_when_its_intent_cannot_be_journaled(
     with pytest.raises(JournalWriteFailed):
         service.search_by_traits(QUERY, _context())
     assert transport.sent == []
+
+
+def test_a_call_stopped_before_it_leaves_completes_its_intent_as_not_sent(
+    dev_pki: DevPki, journal: AuditJournal
+) -> None:
+    """A batch row cancelled while it waits for its turn: intent, then ``not-sent``."""
+    transport = RecordingTransport()
+    service = _service(transport, dev_pki, signed=False, journal=journal)
+
+    def cancelled(message_id: str) -> None:
+        raise LookupError("row cancelled")
+
+    context = dataclasses.replace(_context(), before_send=cancelled)
+    with pytest.raises(LookupError):
+        service.search_by_traits(QUERY, context)
+
+    records = journal.search()
+    assert transport.sent == []
+    assert [r.outcome for r in records] == ["unknown", "not-sent"]
+    assert (records[1].ref_seq, records[1].ref_hash) == (records[0].seq, records[0].hash)
