@@ -101,8 +101,8 @@ def records(env: dict[str, str]) -> list[dict[str, Any]]:
 
 def wait_for(predicate: Any, timeout: float) -> Any:
     deadline = time.monotonic() + timeout
-    while not (found := predicate()):
-        assert time.monotonic() < deadline, "timed out"
+    while not (found := predicate()):  # generous: CI machines are shared and slow
+        assert time.monotonic() < deadline, f"timed out after {timeout} s"
         time.sleep(0.2)
     return found
 
@@ -138,10 +138,10 @@ def test_a_call_cut_by_a_crash_stays_in_the_journal_as_outcome_unknown(
             return conn.execute(query).scalar_one() == count
 
     try:  # the row first: batch rows give way while an interactive call is in flight
-        wait_for(lambda: sent(1), 60)
+        wait_for(lambda: sent(1), 180)
         search = threading.Thread(target=_search_until_killed, args=(first,), daemon=True)
         search.start()
-        wait_for(lambda: sent(2), 60)
+        wait_for(lambda: sent(2), 180)
     finally:
         engine.dispose()
     time.sleep(1.0)  # the requests are on the wire; the mock answers after LATENCY_MS
@@ -152,7 +152,8 @@ def test_a_call_cut_by_a_crash_stays_in_the_journal_as_outcome_unknown(
     try:
         journal = records(env)
         intents = [r for r in journal if r["outcome"] == "unknown"]
-        received = wait_for(lambda: _mock_received(very_slow_mock, intents), LATENCY_MS / 1000 + 30)
+        arrived = LATENCY_MS / 1000 + 120
+        received = wait_for(lambda: _mock_received(very_slow_mock, intents), arrived)
         verify = json.loads(cli(env, "audit", "verify"))
     finally:
         second.process.stop()
