@@ -197,6 +197,19 @@ class AuthenticationThrottled(RateLimited):
         self.args = (self.message,)
 
 
+class SubmissionsBusy(RateLimited):
+    """This process is already reading its maximum of job submissions: try again shortly.
+
+    Each submission is streamed into the database; bounding how many run at
+    once bounds the memory and the write transactions they hold.
+    """
+
+    def __init__(self, app: str, *, retry_after: int) -> None:
+        super().__init__(app, retry_after=retry_after)
+        self.message = "the gateway is reading as many job submissions as it allows"
+        self.args = (self.message,)
+
+
 class ConfigurationError(GatewayError):
     """The gateway's configuration is unusable; raised at startup, never per request."""
 

@@ -12,20 +12,24 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request, url_for
 from werkzeug.exceptions import NotFound
 
 from gateway import logs
+from gateway.exceptions import SubmissionsBusy
 from gateway.interfaces import json_api
 from gateway.jobs import JobSettings, JobStatus, NewRow, StoredResult, new_job_id
-from gateway.jobs.inputs import InputRow, empty_result, error_result, parse_submission
+from gateway.jobs.inputs import InputRow, empty_result, error_result, read_submission
 from gateway.storage.jobs import CANCELLED, JobStore
 
 NDJSON = "application/x-ndjson"
 CSV = "text/csv"
+SUBMISSION_RETRY_AFTER = 5  # seconds: a submission of the maximum size takes a few seconds
 OPERATION = "jobs"  # what an application must be allowed (``insi-gateway apps add --operations``)
 CSV_COLUMNS = (
     *("row", "local_id", "kind", "verdict", "identity_status", "matricule", "key", "oid"),
@@ -73,21 +77,45 @@ def _new_row(job_id: str, row: InputRow) -> NewRow:
 
 @jobs_api.post("")
 def submit() -> Response:
+    """Stream the body's rows into the database: memory stays flat whatever its size."""
     settings: JobSettings = current_app.extensions["insi_job_settings"]
-    with json_api.admitted(OPERATION) as caller:
-        request.max_content_length = settings.max_body_bytes
-        body = request.get_data(cache=False)
-        rows = parse_submission(body, request.content_type or "", max_rows=settings.max_rows)
-        job_id = new_job_id()
-        new_rows = [_new_row(job_id, row) for row in rows]
-        status = _store().create_job(job_id, caller.name, new_rows)
-    invalid = sum(row.error is not None for row in rows)
-    logs.note(job_id=job_id, rows=len(rows), invalid_rows=invalid)
+    with json_api.admitted(OPERATION) as caller, _submission_slot(caller.name):
+        request.max_content_length = settings.max_body_bytes  # 413, even mid-stream
+        rows = read_submission(
+            request.stream, request.content_type or "", max_rows=settings.max_rows
+        )
+        job_id, tally = new_job_id(), _Tally()
+        status = _store().create_job(job_id, caller.name, tally.rows(job_id, rows))
+    logs.note(job_id=job_id, rows=status.total, invalid_rows=tally.invalid)
     document = {"job_id": job_id, "state": status.state, "total": status.total}
-    response = jsonify({**document, "invalid_rows": invalid})
+    response = jsonify({**document, "invalid_rows": tally.invalid})
     response.status_code = 202
     response.headers["Location"] = url_for("jobs_api.status", job_id=job_id)
     return response
+
+
+@contextmanager
+def _submission_slot(app: str) -> Iterator[None]:
+    """One of the process's submission slots, or 429 ``too-many-submissions`` at once."""
+    slots: threading.BoundedSemaphore = current_app.extensions["insi_job_submissions"]
+    if not slots.acquire(blocking=False):
+        raise SubmissionsBusy(app, retry_after=SUBMISSION_RETRY_AFTER)
+    try:
+        yield
+    finally:
+        slots.release()
+
+
+class _Tally:
+    """Counts the invalid rows of a submission as they stream past."""
+
+    def __init__(self) -> None:
+        self.invalid = 0
+
+    def rows(self, job_id: str, rows: Iterable[InputRow]) -> Iterator[NewRow]:
+        for row in rows:
+            self.invalid += row.error is not None
+            yield _new_row(job_id, row)
 
 
 @jobs_api.get("/<job_id>")
@@ -178,4 +206,6 @@ def install(app: Flask, store: JobStore, *, settings: JobSettings) -> None:
     """Register ``/v1/jobs`` on ``app`` (after :func:`json_api.install`: same auth and errors)."""
     app.extensions["insi_job_store"] = store
     app.extensions["insi_job_settings"] = settings
+    limit = settings.max_concurrent_submissions
+    app.extensions["insi_job_submissions"] = threading.BoundedSemaphore(limit)
     app.register_blueprint(jobs_api)

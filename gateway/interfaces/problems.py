@@ -81,6 +81,9 @@ PROBLEMS: Final[dict[type[exc.GatewayError], ProblemKind]] = {
     exc.AuthenticationThrottled: ProblemKind(
         429, "too-many-auth-failures", "Too many failed authentications", "Client"
     ),
+    exc.SubmissionsBusy: ProblemKind(
+        429, "too-many-submissions", "Too many job submissions in progress", "Client"
+    ),
     exc.ConfigurationError: ProblemKind(
         500, "configuration-error", "Gateway configuration error", "Server"
     ),

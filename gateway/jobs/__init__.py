@@ -93,6 +93,8 @@ class JobSettings:
     max_rows: int = 100_000  # GATEWAY_JOB_MAX_ROWS: rows per submitted job
     max_body_bytes: int = 32 * 1024 * 1024  # GATEWAY_JOB_MAX_BODY_BYTES: size of a submission
     interactive_threshold: int = 0  # GATEWAY_JOB_INTERACTIVE_THRESHOLD: see priority.py
+    # GATEWAY_JOB_MAX_CONCURRENT_SUBMISSIONS: submissions read at once per process (429 beyond)
+    max_concurrent_submissions: int = 2
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> JobSettings:
@@ -114,6 +116,12 @@ class JobSettings:
                 default.interactive_threshold,
                 int,
                 minimum=0,
+            ),
+            max_concurrent_submissions=_number(
+                env,
+                "GATEWAY_JOB_MAX_CONCURRENT_SUBMISSIONS",
+                default.max_concurrent_submissions,
+                int,
             ),
         )
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 import csv
 import enum
 import io
+import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any, TextIO, cast
 
 from gateway.exceptions import GatewayError, IdentityNotEligible, InvalidInput, MalformedRequest
 from gateway.ins.queries import search_query, verify_query
@@ -77,31 +78,44 @@ def row_query(kind: RowKind, fields: Mapping[str, object]) -> VerifyQuery:
 
 def parse_submission(data: bytes, content_type: str, *, max_rows: int) -> list[InputRow]:
     """Every row of a CSV (``text/csv``) or JSON-lines (``application/x-ndjson``) body."""
+    return list(read_submission(io.BytesIO(data), content_type, max_rows=max_rows))
+
+
+def read_submission(stream: IO[bytes], content_type: str, *, max_rows: int) -> Iterator[InputRow]:
+    """The rows of a submission read from ``stream`` one at a time (memory stays flat).
+
+    Errors of the whole body (not UTF-8, bad header, too many rows, no rows)
+    are raised when they are met, possibly after rows were yielded: the
+    caller stores rows in one transaction that such an error rolls back.
+    """
     mimetype = content_type.split(";", 1)[0].strip().lower()
+    if mimetype != CSV_TYPE and mimetype not in JSONL_TYPES:
+        raise MalformedRequest("Content-Type must be text/csv or application/x-ndjson")
+    text = io.TextIOWrapper(_buffered(stream), encoding="utf-8-sig", newline="")
+    records = _csv_records(text) if mimetype == CSV_TYPE else _jsonl_records(text)
+    number = 0
     try:
-        text = data.decode("utf-8-sig")
+        for number, record in enumerate(records, start=1):
+            if number > max_rows:
+                raise InvalidInput("body", f"a job holds at most {max_rows} rows")
+            yield _row(number, record)
     except UnicodeDecodeError:
         raise MalformedRequest("body is not UTF-8 text") from None
-    if mimetype == CSV_TYPE:
-        records = _csv_records(text)
-    elif mimetype in JSONL_TYPES:
-        records = _jsonl_records(text)
-    else:
-        raise MalformedRequest("Content-Type must be text/csv or application/x-ndjson")
-    rows: list[InputRow] = []
-    for number, record in enumerate(records, start=1):
-        if number > max_rows:
-            raise InvalidInput("body", f"a job holds at most {max_rows} rows")
-        rows.append(_row(number, record))
-    if not rows:
+    if number == 0:
         raise InvalidInput("body", "holds no rows")
-    return rows
 
 
-def _csv_records(text: str) -> Iterator[dict[str, object] | InvalidInput]:
-    first_line = text.split("\n", 1)[0]
+def _buffered(stream: IO[bytes]) -> IO[bytes]:
+    """``stream`` with the ``read1`` TextIOWrapper wants (a raw WSGI stream has none)."""
+    if hasattr(stream, "read1"):
+        return stream
+    return io.BufferedReader(cast(io.RawIOBase, stream), buffer_size=64 * 1024)
+
+
+def _csv_records(text: TextIO) -> Iterator[dict[str, object] | InvalidInput]:
+    first_line = text.readline()
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    reader = csv.reader(itertools.chain([first_line], text), delimiter=delimiter)
     try:
         header = [name.strip().lower() for name in next(reader, [])]
         _check_header(header)
@@ -137,8 +151,11 @@ def _csv_fields(header: list[str], cells: list[str]) -> dict[str, object]:
     return record
 
 
-def _jsonl_records(text: str) -> Iterator[dict[str, object] | InvalidInput]:
-    for line in text.splitlines():
+def _jsonl_records(text: TextIO) -> Iterator[dict[str, object] | InvalidInput]:
+    # newline="": each piece ends at \n, \r or \r\n; splitlines() then splits it where
+    # str.splitlines() split the whole text (U+2028, \x1c...), as before streaming.
+    lines = (line for piece in text for line in piece.splitlines())
+    for line in lines:
         if not line.strip():
             continue
         try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -77,16 +77,20 @@ class JobStore:
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)
 
-    def create_job(self, job_id: str, app: str, rows: Sequence[NewRow]) -> JobStatus:
-        """Store a job and all its rows atomically; rows that already have a result are done."""
-        now, pending = self._now(), any(row.result is None for row in rows)
-        job = {"id": job_id, "app": app, "total": len(rows), "created_at": now}
-        job |= {"state": QUEUED if pending else DONE, "finished_at": None if pending else now}
+    def create_job(self, job_id: str, app: str, rows: Iterable[NewRow]) -> JobStatus:
+        """Store a job and all its rows atomically; rows that already have a result are done.
+
+        ``rows`` may be a stream (a submission being read): it is inserted
+        ``_CHUNK`` rows at a time, the total set at the end. Any error it
+        raises (too many rows, body too large) rolls the whole job back.
+        """
+        now = self._now()
+        job = {"id": job_id, "app": app, "total": 0, "created_at": now, "state": QUEUED}
         with self._db.transaction() as conn:
             conn.execute(insert(jobs).values(**job))
-            for start in range(0, len(rows), _CHUNK):
-                chunk = rows[start : start + _CHUNK]
-                conn.execute(insert(job_rows), [_new_row(job_id, row) for row in chunk])
+            total, pending = _insert_rows(conn, job_id, rows)
+            ending = {"total": total} | ({} if pending else {"state": DONE, "finished_at": now})
+            conn.execute(update(jobs).where(J.id == job_id).values(**ending))
         status = self.get_job(job_id, app)
         assert status is not None
         return status
@@ -223,6 +227,20 @@ class JobStore:
             advance = {"next_slot": slot + 1.0 / rate}
             conn.execute(update(job_rate).where(job_rate.c.id == 1).values(**advance))
         return float(slot)
+
+
+def _insert_rows(conn: Connection, job_id: str, rows: Iterable[NewRow]) -> tuple[int, bool]:
+    """Insert ``rows`` by chunks; how many there were, and whether any is pending."""
+    total, pending, chunk = 0, False, []
+    for row in rows:
+        chunk.append(_new_row(job_id, row))
+        pending = pending or row.result is None
+        if len(chunk) == _CHUNK:
+            conn.execute(insert(job_rows), chunk)
+            total, chunk = total + len(chunk), []
+    if chunk:
+        conn.execute(insert(job_rows), chunk)
+    return total + len(chunk), pending
 
 
 def _new_row(job_id: str, row: NewRow) -> dict[str, Any]:
