@@ -25,6 +25,7 @@ from gateway.exceptions import SubmissionsBusy
 from gateway.interfaces import json_api
 from gateway.jobs import JobSettings, JobStatus, NewRow, StoredResult, new_job_id
 from gateway.jobs.inputs import InputRow, empty_result, error_result, read_submission
+from gateway.jobs.spool import spooled
 from gateway.storage.jobs import CANCELLED, JobStore
 
 NDJSON = "application/x-ndjson"
@@ -85,7 +86,8 @@ def submit() -> Response:
             request.stream, request.content_type or "", max_rows=settings.max_rows
         )
         job_id, tally = new_job_id(), _Tally()
-        status = _store().create_job(job_id, caller.name, tally.rows(job_id, rows))
+        checked = spooled(tally.rows(job_id, rows))  # the whole body read before any write
+        status = _store().create_job(job_id, caller.name, checked)
     logs.note(job_id=job_id, rows=status.total, invalid_rows=tally.invalid)
     document = {"job_id": job_id, "state": status.state, "total": status.total}
     response = jsonify({**document, "invalid_rows": tally.invalid})
