@@ -12,7 +12,6 @@ carries the next requests to the other replica.
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import threading
 import time
@@ -22,7 +21,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from sqlalchemy import create_engine, text
 
 from gateway.pki.devpki import DevPki
 from tests.integration.conftest import MockServer, gateway_env, start_mock
@@ -30,25 +28,17 @@ from tests.integration.fronted import start_backend
 from tests.integration.personas import FOUND
 from tests.integration.servers import LOOPBACK
 from tests.support.nginx import start_nginx
+from tests.support.postgres import fresh_schema
 
 pytestmark = pytest.mark.integration
-POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 CLIENTS = 16
 DRAIN_SECONDS = 4
 
 
 @pytest.fixture
 def database_url() -> Iterator[str]:
-    schema = f"gw_drain_{secrets.token_hex(6)}"
-    admin = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 5})
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with fresh_schema("gw_drain") as url:
+        yield url
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import signal
 import threading
 import time
@@ -35,9 +34,9 @@ from tests.integration.conftest import (
     start_mock,
 )
 from tests.integration.servers import CLI, LOOPBACK, ServerProcess, free_port
+from tests.support.postgres import fresh_schema
 
 pytestmark = pytest.mark.integration
-POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 LATENCY_MS = 15000
 # A batch job only verifies an INS held: the row's intent carries its pseudonym.
 HELD = {"matricule": "297022A020778", "key": "78", "oid": "1.2.250.1.213.1.4.8"}
@@ -81,16 +80,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield default_sqlite_url(tmp_path / "journal.db")
         return
-    schema = f"gw_journal_{secrets.token_hex(6)}"
-    admin = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 5})
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with fresh_schema("gw_journal") as url:
+        yield url
 
 
 def records(env: dict[str, str]) -> list[dict[str, Any]]:

@@ -25,7 +25,6 @@ from pathlib import Path
 import pytest
 import redis
 import requests
-from sqlalchemy import create_engine, text
 
 from gateway.exceptions import ConcurrencyExceeded
 from gateway.pki.devpki import DevPki
@@ -39,9 +38,9 @@ from tests.integration.conftest import (
 )
 from tests.integration.personas import PERSONAS
 from tests.integration.servers import CLI, LOOPBACK, ServerProcess, free_port
+from tests.support.postgres import fresh_schema
 
 pytestmark = pytest.mark.integration
-POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 DOMINIQUE = PERSONAS[0].traits()
 RATE_LIMITED = "urn:insi-gateway:problem:rate-limited"
@@ -50,16 +49,8 @@ TOO_MANY = "urn:insi-gateway:problem:too-many-concurrent"
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    schema = f"gw_quota_{secrets.token_hex(6)}"
-    admin = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 5})
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with fresh_schema("gw_quota") as url:
+        yield url
 
 
 @pytest.fixture
