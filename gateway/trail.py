@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -80,15 +80,8 @@ class Trail:
     ) -> AuditRecord:
         """Commit the record of a call about to leave; raises :class:`JournalWriteFailed`."""
         return self._journal.append(
-            AuditEntry(
-                request_id=context.request_id,
-                message_id=context.message_id,
-                app=context.app,
-                user_id=context.user_id,
-                operation=operation.value,
-                cert_mode=context.channel,
-                outcome=UNKNOWN,
-                matricules=tuple(dict.fromkeys(matricules)),
+            _call_entry(
+                context, operation, outcome=UNKNOWN, matricules=tuple(dict.fromkeys(matricules))
             )
         )
 
@@ -109,42 +102,32 @@ class Trail:
         """
         if self._metrics is not None:
             self._metrics.observe_upstream(operation.value, seconds, outcome)
-        entry = AuditEntry(
-            request_id=context.request_id,
-            message_id=context.message_id,
-            app=context.app,
-            user_id=context.user_id,
-            operation=operation.value,
-            cert_mode=context.channel,
-            outcome=outcome,
-            latency_ms=round(seconds * 1000, 2),
-            matricules=tuple(dict.fromkeys(matricules)),
-            ref_seq=intent.seq,
-            ref_hash=intent.hash,
+        self._complete(
+            intent,
+            _call_entry(
+                context,
+                operation,
+                outcome=outcome,
+                latency_ms=round(seconds * 1000, 2),
+                matricules=tuple(dict.fromkeys(matricules)),
+                ref_seq=intent.seq,
+                ref_hash=intent.hash,
+            ),
         )
-        try:
-            self._journal.append(entry)
-        except exc.JournalWriteFailed:
-            fields = {"request_id": context.request_id, "intent_seq": intent.seq}
-            logs.event(log, "call outcome not journaled", level=logging.ERROR, **fields)
 
     def not_sent(self, context: CallContext, operation: Operation, intent: AuditRecord) -> None:
         """Complete ``intent`` for a call that never left (outcome ``not-sent``), if possible."""
-        entry = AuditEntry(
-            request_id=context.request_id,
-            message_id=context.message_id,
-            app=context.app,
-            user_id=context.user_id,
-            operation=operation.value,
-            cert_mode=context.mode.value,
-            outcome=NOT_SENT,
-            ref_seq=intent.seq,
-            ref_hash=intent.hash,
+        entry = _call_entry(
+            context, operation, outcome=NOT_SENT, ref_seq=intent.seq, ref_hash=intent.hash
         )
+        self._complete(intent, entry)
+
+    def _complete(self, intent: AuditRecord, entry: AuditEntry) -> None:
+        """Append the record completing ``intent``; a failure is logged, not raised."""
         try:
             self._journal.append(entry)
         except exc.JournalWriteFailed:
-            fields = {"request_id": context.request_id, "intent_seq": intent.seq}
+            fields = {"request_id": entry.request_id, "intent_seq": intent.seq}
             logs.event(log, "call outcome not journaled", level=logging.ERROR, **fields)
 
     def refusal(
@@ -214,3 +197,16 @@ def refusal_outcome(error: BaseException) -> str | None:
     if isinstance(error, RequestEntityTooLarge):  # the body went over the size limit
         return "http-413"
     return None
+
+
+def _call_entry(context: CallContext, operation: Operation, **fields: Any) -> AuditEntry:
+    """An upstream call's record: who called, how (``CPX`` or the certificate), what."""
+    return AuditEntry(
+        request_id=context.request_id,
+        message_id=context.message_id,
+        app=context.app,
+        user_id=context.user_id,
+        operation=operation.value,
+        cert_mode=context.channel,
+        **fields,
+    )
