@@ -28,14 +28,13 @@ from sqlalchemy import (
     and_,
     delete,
     func,
-    insert,
     literal,
     select,
     text,
-    update,
 )
 
 from gateway.exceptions import ConfigurationError, InvalidInput, JournalWriteFailed
+from gateway.storage.append_sql import AppendStatements
 from gateway.storage.chain import PURGE_OPERATION, AuditRecord, ChainReport, ChainWalk
 from gateway.storage.database import Database
 from gateway.storage.schema import audit_head, audit_records
@@ -68,12 +67,6 @@ class AuditEntry:
     ref_hash: str | None = None
 
 
-def _values(record: AuditRecord) -> dict[str, object]:
-    values = asdict(record)
-    values["matricule_hashes"] = " ".join(record.matricule_hashes)
-    return values
-
-
 class AuditJournal:
     """Appends, verifies, searches and exports the journal; safe across threads and replicas."""
 
@@ -88,6 +81,7 @@ class AuditJournal:
             raise ConfigurationError("GATEWAY_AUDIT_KEY", "must not be empty")
         self._db = db
         self._key = pseudonym_key
+        self._sql = AppendStatements.for_dialect(db.engine.dialect)
         self._clock = clock or (lambda: datetime.now(UTC))
 
     def pseudonym(self, matricule: str) -> str:
@@ -98,6 +92,10 @@ class AuditJournal:
     def append(self, entry: AuditEntry) -> AuditRecord:
         """Write one record after the current head, or raise :class:`JournalWriteFailed`."""
         return self.append_many([entry])[0]
+
+    def submit(self, entry: AuditEntry) -> None:
+        """:meth:`append`, for callers that do not wait for the record (synchronous here)."""
+        self.append(entry)
 
     def append_many(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
         """Write records after the current head in one transaction (one fsync), in order.
@@ -157,17 +155,14 @@ class AuditJournal:
             return self._append_in(conn, [entry])[0]
 
     def _append_in(self, conn: Connection, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
-        head = conn.execute(select(audit_head).where(audit_head.c.id == 1).with_for_update()).one()
-        seq, prev_hash, records = head.last_seq, head.last_hash, []
+        seq, prev_hash = self._sql.head(conn)
+        records = []
         for entry in entries:
             seq += 1
             record = self._record(entry, seq=seq, prev_hash=prev_hash)
             prev_hash = record.hash
             records.append(record)
-        conn.execute(insert(audit_records), [_values(r) for r in records])
-        conn.execute(
-            update(audit_head).where(audit_head.c.id == 1).values(last_seq=seq, last_hash=prev_hash)
-        )
+        self._sql.write(conn, [r.as_row() for r in records], seq=seq, last_hash=prev_hash)
         return records
 
     def verify(self, *, expect: tuple[int, str] | None = None) -> ChainReport:

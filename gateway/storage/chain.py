@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 from gateway.storage.schema import GENESIS_HASH
 
@@ -53,17 +53,33 @@ class AuditRecord:
 
     def computed_hash(self) -> str:
         """The hash this record's content and ``prev_hash`` call for."""
-        fields = asdict(self)
-        del fields["hash"], fields["prev_hash"]
-        for name in OPTIONAL_FIELDS:
-            if fields[name] is None:
-                del fields[name]
-        canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        content: dict[str, object] = {}
+        for name in _HASHED:
+            value = getattr(self, name)
+            if value is None and name in OPTIONAL_FIELDS:
+                continue
+            content[name] = list(value) if name == "matricule_hashes" else value
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), allow_nan=False)
         return hashlib.sha256((self.prev_hash + canonical).encode("ascii")).hexdigest()
+
+    def as_row(self) -> dict[str, object]:
+        """The record as a table row: ``matricule_hashes`` joined by spaces.
+
+        Built field by field rather than with ``dataclasses.asdict``, whose
+        recursive deep copy cost more than the hash on the append path.
+        """
+        row = {name: getattr(self, name) for name in _FIELDS}
+        row["matricule_hashes"] = " ".join(self.matricule_hashes)
+        return row
 
     def with_hash(self) -> AuditRecord:
         """This record with ``hash`` set by the rule (used when appending)."""
         return replace(self, hash=self.computed_hash())
+
+
+_FIELDS = tuple(f.name for f in fields(AuditRecord))
+# Everything but the two links goes into the canonical JSON.
+_HASHED = tuple(name for name in _FIELDS if name not in ("hash", "prev_hash"))
 
 
 @dataclass(frozen=True, slots=True)
