@@ -239,3 +239,22 @@ def test_concurrent_appends_keep_one_chain(database: Database, database_url: str
     report = journals[0].verify()
     assert (report.ok, report.checked) == (True, 400), report
     assert len({r.request_id for r in journals[0].search(limit=1000)}) == 400
+
+
+def test_a_batch_is_stored_value_for_value_as_it_was_hashed(journal: AuditJournal) -> None:
+    """Every type survives the append path (one JSON parameter on SQLite): integers, reals,
+    text outside ASCII, nulls; what comes back is what was hashed, field by field."""
+    entries = [
+        _entry(1, latency_ms=0.1 + 0.2, user_id="infirmière.élodie", client=None),
+        _entry(2, latency_ms=None, message_id=None, app=None, matricules=()),
+        _entry(3, outcome="unknown", count=12, ref_seq=1, ref_hash="f" * 64, client="10.0.0.7"),
+        _entry(4, latency_ms=123456.789, matricules=MATRICULES),
+    ]
+    written = journal.append_many(entries)
+
+    assert journal.search() == written
+    assert [r.seq for r in written] == [1, 2, 3, 4]
+    assert written[0].latency_ms == 0.3  # rounded to the stored 3 decimals, then hashed
+    assert written[1].matricule_hashes == ()
+    assert (written[2].count, written[2].ref_seq) == (12, 1)
+    assert journal.verify().ok
