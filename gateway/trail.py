@@ -6,9 +6,10 @@ Write-ahead: before a request leaves for the teleservice, its *intent* record
 (:class:`JournalWriteFailed`). Once the call ends, whatever its end (answer,
 fault, timeout), an *outcome* record completes it: a second record of the
 chain that names the intent (``ref_seq``, ``ref_hash``) and carries the same
-message id. A crash between the two leaves the intent alone: the call shows
-as outcome unknown, never as absent. Matricules reach the journal only as
-keyed hashes (done by the journal).
+message id. The outcome is queued, not waited for (the answer does not
+depend on it; see :mod:`gateway.storage.group_commit`). A crash between the
+two leaves the intent alone: the call shows as outcome unknown, never as
+absent. Matricules reach the journal only as keyed hashes (done by the journal).
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ class Journal(Protocol):
     """Where records go: :class:`AuditJournal` or its group-commit front."""
 
     def append(self, entry: AuditEntry) -> AuditRecord: ...
+
+    def submit(self, entry: AuditEntry) -> None: ...
 
 
 class Trail:
@@ -123,9 +126,9 @@ class Trail:
         self._complete(intent, entry)
 
     def _complete(self, intent: AuditRecord, entry: AuditEntry) -> None:
-        """Append the record completing ``intent``; a failure is logged, not raised."""
+        """Queue the record completing ``intent`` (nobody waits for it); a failure is logged."""
         try:
-            self._journal.append(entry)
+            self._journal.submit(entry)
         except exc.JournalWriteFailed:
             fields = {"request_id": entry.request_id, "intent_seq": intent.seq}
             logs.event(log, "call outcome not journaled", level=logging.ERROR, **fields)

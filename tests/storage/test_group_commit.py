@@ -133,3 +133,52 @@ def test_a_record_its_caller_gave_up_on_is_never_written(
     assert front.append(_entry(4)).seq == 2
     assert [r.request_id for r in journal.search()] == ["r-1", "r-4"]
     assert journal.verify().ok
+
+
+def test_a_submitted_record_is_written_in_queue_order_without_waiting(
+    database: Database,
+) -> None:
+    """An outcome is queued behind its intent, the caller goes on at once, flush writes it."""
+    journal = _HeldJournal(database)
+    front = GroupCommitJournal(journal)
+    holder = threading.Thread(target=front.append, args=(_entry(1),))
+    holder.start()
+    deadline = time.monotonic() + 10
+    while not journal.batches and time.monotonic() < deadline:
+        time.sleep(0.01)  # the writer is now held inside the commit of record 1
+
+    started = time.monotonic()
+    front.submit(_entry(2))
+    front.submit(_entry(3))
+    assert time.monotonic() - started < 0.5  # not blocked behind the held commit
+    assert journal.search() == []
+
+    journal.release.set()
+    assert front.flush(timeout=30)
+    holder.join(30)
+    assert [r.request_id for r in journal.search()] == ["r-1", "r-2", "r-3"]
+    assert journal.verify().ok
+
+
+def test_a_submitted_record_that_cannot_be_written_is_logged_without_content(
+    database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    front = GroupCommitJournal(AuditJournal(database, pseudonym_key=KEY))
+    with database.transaction() as conn:
+        conn.execute(text("DROP TABLE audit_records"))
+
+    with caplog.at_level("ERROR", logger="gateway.audit"):
+        front.submit(_entry(7))
+        assert front.flush(timeout=30)
+
+    lost = [r for r in caplog.records if r.getMessage().startswith("queued audit record")]
+    assert len(lost) == 1
+    assert lost[0].fields == {"request_id": "r-7"}  # type: ignore[attr-defined]
+    assert "297022A020778" not in caplog.text
+
+
+def test_flush_with_nothing_queued_returns_at_once(database: Database) -> None:
+    front = GroupCommitJournal(AuditJournal(database, pseudonym_key=KEY))
+    assert front.flush(timeout=1)
+    front.append(_entry(1))
+    assert front.flush(timeout=5)
