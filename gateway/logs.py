@@ -14,14 +14,14 @@ import contextvars
 import json
 import logging
 import re
-import secrets
 import sys
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from gateway import ids
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -49,14 +49,14 @@ def open_scope(request_id: str, traceparent: str = "") -> contextvars.Token[Requ
     """Start a request's scope; a valid W3C ``traceparent`` gives its trace id, else a new one."""
     match = _TRACEPARENT.fullmatch(traceparent.strip())
     valid = match is not None and match.group(1) != "0" * 32 and match.group(2) != "0" * 16
-    trace_id = match.group(1) if valid and match else secrets.token_hex(16)
+    trace_id = match.group(1) if valid and match else ids.random_hex(16)
     return _scope.set(RequestScope(request_id, trace_id, {"trace_id": trace_id}))
 
 
 def outgoing_traceparent() -> str | None:
     """The ``traceparent`` to send upstream: same trace, a new span id."""
     scope = _scope.get()
-    return f"00-{scope.trace_id}-{secrets.token_hex(8)}-01" if scope else None
+    return f"00-{scope.trace_id}-{ids.random_hex(8)}-01" if scope else None
 
 
 def close_scope(token: contextvars.Token[RequestScope | None]) -> RequestScope | None:
@@ -67,7 +67,7 @@ def close_scope(token: contextvars.Token[RequestScope | None]) -> RequestScope |
 
 def accepted_request_id(presented: str) -> str:
     """The caller's ``X-Request-ID`` when it is safe to echo and log as is, else a new UUID."""
-    return presented if _REQUEST_ID.fullmatch(presented) else str(uuid.uuid4())
+    return presented if _REQUEST_ID.fullmatch(presented) else str(ids.random_uuid())
 
 
 def finish_request(

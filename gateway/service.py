@@ -13,14 +13,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from lxml import etree
 
-from gateway import logs
+from gateway import ids, logs
 from gateway.exceptions import ConfigurationError, GatewayError
 from gateway.ins.matricule import key_matches
 from gateway.ins.strategy import FirstNameStrategy, attempts, refinement
@@ -57,7 +56,7 @@ log = logging.getLogger("gateway.service")
 
 def new_message_id() -> str:
     """A ``wsa:MessageID``: ``uuid:<uuid4>``."""
-    return f"uuid:{uuid.uuid4()}"
+    return f"uuid:{ids.random_uuid()}"
 
 
 def utc_now() -> datetime:

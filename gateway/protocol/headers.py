@@ -20,12 +20,11 @@ header.
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 
 from lxml import etree
 
-from gateway import ns
+from gateway import ids, ns
 from gateway.models import CallContext, Operation, SoftwareIdentity
 
 CTXLPS_VERSION = "01_00"
@@ -94,7 +93,7 @@ def _child(parent: etree._Element, local: str, text: str | None = None) -> etree
 def _context_root(namespace: str, local: str, *, emitter: str, timestamp: str) -> etree._Element:
     """Root of a SIRAM context with the ``Id``/``Temps``/``Emetteur`` children both share."""
     root = etree.Element(ns.qname(namespace, local), nsmap=_nsmap(namespace))
-    _child(root, "Id", str(uuid.uuid4()))
+    _child(root, "Id", str(ids.random_uuid()))
     _child(root, "Temps", timestamp)
     _child(root, "Emetteur", emitter)
     return root

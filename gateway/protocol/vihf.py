@@ -24,13 +24,12 @@ signs it.
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import datetime, timedelta
 from typing import Final
 
 from lxml import etree
 
-from gateway import ns
+from gateway import ids, ns
 from gateway.models import CallContext
 from gateway.protocol.headers import xsd_datetime
 
@@ -74,7 +73,7 @@ def build_assertion(
     assertion = etree.Element(
         ns.qname(ns.SAML2, "Assertion"),
         attrib={
-            "ID": "_" + uuid.uuid4().hex,
+            "ID": "_" + ids.random_uuid().hex,
             "IssueInstant": xsd_datetime(now),
             "Version": "2.0",
         },
