@@ -49,7 +49,11 @@ class InteractiveGate:
         finally:
             with self._changed:
                 self._in_flight -= 1
-                self._changed.notify_all()
+                # Waiters can only go once the load is down to the threshold: waking
+                # them at every request's end would make each idle batch worker
+                # switch in and out (two context switches per worker per request).
+                if self._in_flight <= self._threshold:
+                    self._changed.notify_all()
 
     def wait_for_batch_turn(
         self, timeout: float | None = None, *, since: float | None = None

@@ -250,3 +250,22 @@ def test_the_share_is_counted_from_when_the_batch_began_waiting_not_from_each_po
         began = time.monotonic()
         assert not gate.wait_for_batch_turn(timeout=0.01, since=began)  # waited 0 s of 5
         assert gate.wait_for_batch_turn(timeout=0.01, since=began - 5.0)  # waited 5 s: its turn
+
+
+def test_batch_workers_are_woken_only_when_the_load_is_down_to_the_threshold() -> None:
+    """Waking every waiting batch worker at each request's end cost two context switches
+    per worker per request; they are woken only when they may go."""
+    gate = InteractiveGate(threshold=1)
+    woken_at: list[int] = []
+
+    class Counting(threading.Condition):
+        def notify_all(self) -> None:
+            woken_at.append(gate._in_flight)
+            super().notify_all()
+
+    gate._changed = Counting()
+    with gate.interactive(), gate.interactive():
+        with gate.interactive():
+            pass  # 3 -> 2: still above the threshold, nobody woken
+        assert woken_at == []
+    assert woken_at == [1, 0]  # 2 -> 1 and 1 -> 0: the batch may go
