@@ -3,6 +3,7 @@
 --   wrk -t1 -c16 -d60s --timeout 10s -s bench/search.lua URL -- <max requests per thread>
 -- With BENCH_PORTS="p1,p2" (replicas of the gateway), wrk thread i connects to port
 -- i mod n of 127.0.0.1: run as many wrk threads as ports (or a multiple).
+-- With BENCH_PATH="/healthz", it sends GET BENCH_PATH instead (the HTTP front alone).
 -- done() prints one line "BENCH_JSON {...}" that bench/harness/load.py reads.
 
 wrk.method = "POST"
@@ -11,6 +12,14 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. (os.getenv("GATEWAY_APP_KEY") or "")
 wrk.body = '{"birth_name": "ADRTROIS", "first_names": ["DOMINIQUE"], "sex": "F", '
   .. '"birth_date": "1997-02-26", "birth_place": "2A020"}'
+
+local get_path = os.getenv("BENCH_PATH") or ""
+if get_path ~= "" then
+  wrk.method = "GET"
+  wrk.path = get_path
+  wrk.body = nil
+  wrk.headers["Content-Type"] = nil
+end
 
 local threads = {}
 

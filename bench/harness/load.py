@@ -28,8 +28,10 @@ def wrk(
     show: bool = True,
     mock: Server | None = None,
     lua: str = "search.lua",
+    get_path: str = "",
 ) -> dict[str, Any]:
-    """wrk on ``POST /v1/ins/search``; bounded by ``seconds`` (and ``per_thread_cap``).
+    """wrk on ``POST /v1/ins/search`` (or ``GET get_path``); bounded by ``seconds`` (and
+    ``per_thread_cap``).
 
     With several gateways (replicas), wrk targets the first and ``search.lua`` spreads the
     requests over all of them (``BENCH_PORTS``); their workers' CPU is summed.
@@ -40,8 +42,11 @@ def wrk(
     if per_thread_cap:
         argv += ["--", str(per_thread_cap)]
     env = {"GATEWAY_APP_KEY": api_key, "BENCH_PORTS": ",".join(str(g.port) for g in gateways)}
+    if get_path:
+        env["BENCH_PATH"] = get_path
     if show:
-        record(argv, {"GATEWAY_APP_KEY": "<key of the app>", "BENCH_PORTS": env["BENCH_PORTS"]})
+        shown_env = {**env, "GATEWAY_APP_KEY": "<key of the app>"}
+        record(argv, shown_env)
     pids = {"gateway": [p for g in gateways for p in g.workers()]}
     if mock is not None:
         pids["mock"] = mock.workers()

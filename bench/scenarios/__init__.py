@@ -16,7 +16,9 @@ ORDER = [
     "zero_latency",
     "slow_upstream",
     "replicas",
+    "journal",
     "memory",
+    "submission",
 ]
 
 

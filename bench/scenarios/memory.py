@@ -19,7 +19,7 @@ GROWTH_TARGET = 0.10  # RSS after --mem-requests within 10% of RSS after 10,000
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mem-requests", type=int, default=100_000)
     parser.add_argument("--mem-chunk", type=int, default=10_000)
-    parser.add_argument("--mem-timeout", type=int, default=420, help="seconds, whole scenario")
+    parser.add_argument("--mem-timeout", type=int, default=900, help="seconds, whole scenario")
 
 
 def run(h: Harness) -> dict[str, Any]:

@@ -12,8 +12,9 @@ import secrets
 from typing import Any
 
 from harness import load
+from harness.postgres import DEFAULT_URL, fresh_schema
 from harness.schema import Page, Section, f
-from harness.servers import Harness, log, record
+from harness.servers import Harness, log
 
 NAME = "replicas"
 TITLE = "Two replicas on PostgreSQL and Redis: one rate for an application"
@@ -21,23 +22,11 @@ TOLERANCE = 0.10  # accepted/s within 10% above the configured rate (burst exclu
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--replicas-postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/test"
-    )
+    parser.add_argument("--replicas-postgres", default=DEFAULT_URL)
     parser.add_argument("--replicas-redis", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--replicas-rate", type=int, default=5, help="the app's --rate")
     parser.add_argument("--replicas-workers", type=int, default=2, help="workers per replica")
     parser.add_argument("--replicas-connections", type=int, default=16)
-
-
-def _schema(url: str, name: str, create: bool) -> None:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(url, connect_args={"connect_timeout": 5})
-    with engine.begin() as conn:
-        statement = f"CREATE SCHEMA {name}" if create else f"DROP SCHEMA {name} CASCADE"
-        conn.execute(text(statement))
-    engine.dispose()
 
 
 def _forget_keys(url: str, prefix: str) -> None:
@@ -52,30 +41,15 @@ def _forget_keys(url: str, prefix: str) -> None:
 def run(h: Harness) -> dict[str, Any]:
     a = h.args
     log("scenario replicas: two gateways on PostgreSQL + Redis, one app at a set rate")
-    schema, prefix = f"bench_{secrets.token_hex(5)}", f"bench-{secrets.token_hex(5)}:"
-    database = f"{a.replicas_postgres}?options=-csearch_path%3D{schema}"
-    _schema(a.replicas_postgres, schema, create=True)
-    record(["psql", "-c", f"CREATE SCHEMA {schema}"])
+    prefix = f"bench-{secrets.token_hex(5)}:"
     env = {"REDIS_URL": a.replicas_redis, "GATEWAY_REDIS_PREFIX": prefix}
     env["GATEWAY_JOB_WORKERS"] = "0"
-    try:
-        rate = str(a.replicas_rate)
-        key = h.api_key("limited", rate=rate, burst=rate, database_url=database)
-        mock = h.start_mock(0, 2, 32)
-        gateways = [
-            h.start_gateway(
-                mock, f"replica-{i}", workers=a.replicas_workers, database_url=database, env=env
-            )
-            for i in (1, 2)
-        ]
-        run_ = load.wrk(
-            h, gateways, api_key=key, connections=a.replicas_connections, seconds=a.seconds,
-            threads=2, mock=mock,
-        )  # fmt: skip
-    finally:
-        h.stop_all()
-        _schema(a.replicas_postgres, schema, create=False)
-        _forget_keys(a.replicas_redis, prefix)
+    with fresh_schema(a.replicas_postgres) as database:
+        try:
+            run_ = _hammer(h, database, env)
+        finally:
+            h.stop_all()
+            _forget_keys(a.replicas_redis, prefix)
     accepted = run_["requests"] - run_["raw"]["non200"]
     run_["accepted"] = accepted
     run_["status429"] = run_["raw"].get("status429", 0)
@@ -87,6 +61,24 @@ def run(h: Harness) -> dict[str, Any]:
         "connections": a.replicas_connections,
         "run": run_,
     }
+
+
+def _hammer(h: Harness, database: str, env: dict[str, str]) -> dict[str, Any]:
+    """Two replicas on ``database``, one limited app, wrk through both."""
+    a = h.args
+    rate = str(a.replicas_rate)
+    key = h.api_key("limited", rate=rate, burst=rate, database_url=database)
+    mock = h.start_mock(0, 2, 32)
+    gateways = [
+        h.start_gateway(
+            mock, f"replica-{i}", workers=a.replicas_workers, database_url=database, env=env
+        )
+        for i in (1, 2)
+    ]
+    return load.wrk(
+        h, gateways, api_key=key, connections=a.replicas_connections, seconds=a.seconds,
+        threads=2, mock=mock,
+    )  # fmt: skip
 
 
 def render(s: dict[str, Any], page: Page) -> Section:
