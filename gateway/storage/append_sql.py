@@ -19,6 +19,7 @@ each one a context switch under load). JSON keeps every value's type
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,8 @@ from sqlalchemy import Connection, Dialect
 from gateway.storage.schema import audit_head, audit_records
 
 _COLUMNS = tuple(column.name for column in audit_records.columns)
+# JSON functions are built into SQLite from 3.38; before, the batch is bound column by column.
+_SQLITE_HAS_JSON = sqlite3.sqlite_version_info >= (3, 38, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,7 @@ class AppendStatements:
     def for_dialect(cls, dialect: Dialect) -> AppendStatements:
         quote = dialect.identifier_preparer.quote
         sqlite = dialect.name == "sqlite"
+        as_json = sqlite and _SQLITE_HAS_JSON
         if dialect.paramstyle == "pyformat":
 
             def param(name: str) -> str:
@@ -56,7 +60,7 @@ class AppendStatements:
         head, records = quote(audit_head.name), quote(audit_records.name)
         seq, last_hash = quote("last_seq"), quote("last_hash")
         columns = ", ".join(quote(name) for name in _COLUMNS)
-        if sqlite:
+        if as_json:
             unpacked = ", ".join(f"json_extract(value, '$.{name}')" for name in _COLUMNS)
             values = f"SELECT {unpacked} FROM json_each({param('rows')}) ORDER BY key"  # noqa: S608
         else:
@@ -71,7 +75,7 @@ class AppendStatements:
                 f"UPDATE {head} SET {seq} = {param('seq')}, {last_hash} = {param('hash')} "  # noqa: S608
                 "WHERE id = 1"
             ),
-            rows_as_json=sqlite,
+            rows_as_json=as_json,
         )
 
     def head(self, conn: Connection) -> tuple[int, str]:

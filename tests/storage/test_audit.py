@@ -258,3 +258,17 @@ def test_a_batch_is_stored_value_for_value_as_it_was_hashed(journal: AuditJourna
     assert written[1].matricule_hashes == ()
     assert (written[2].count, written[2].ref_seq) == (12, 1)
     assert journal.verify().ok
+
+
+def test_without_sqlite_json_functions_the_batch_is_bound_column_by_column(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite before 3.38 has no built-in json_each: the same records, the plain INSERT."""
+    from gateway.storage import append_sql
+
+    monkeypatch.setattr(append_sql, "_SQLITE_HAS_JSON", False)
+    journal = AuditJournal(database, pseudonym_key=KEY, clock=StepClock())
+    assert "json_each" not in journal._sql.insert_records
+    written = journal.append_many([_entry(1), _entry(2, latency_ms=None, matricules=())])
+    assert journal.search() == written
+    assert journal.verify().ok
