@@ -314,8 +314,7 @@ def _writer(out: TextIO, fmt: str) -> Callable[[AuditRecord], None]:
     writer.writerow(columns)
 
     def write(record: AuditRecord) -> None:
-        values = asdict(record)
-        values["matricule_hashes"] = " ".join(record.matricule_hashes)
+        values = record.as_row()
         writer.writerow(["" if values[c] is None else values[c] for c in columns])
 
     return write
