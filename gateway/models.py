@@ -75,13 +75,34 @@ class MatriculeRef:
 
 @dataclass(frozen=True, slots=True)
 class VitaleQuery:
-    """A search with Vitale card data (``RECVITALE``); at least one matricule is set."""
+    """A search with Vitale card data (``RECVITALE``); at least one matricule is set.
+
+    The card is only a key to the teleservice: it names a beneficiary, not the
+    person at the desk. ``local_identity`` holds the five traits the
+    application holds for the patient; only they are compared with the
+    official identity (never sent upstream).
+    """
 
     beneficiary: MatriculeRef | None
     holder: MatriculeRef | None
     birth_name: str
     birth_date: str
     birth_rank: str
+    local_identity: TraitsQuery | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityEvidence:
+    """The identity document a user of the application says they checked (never sent upstream).
+
+    ``document`` is a code of FR Core's ``fr-core-cs-mode-validation-identity``;
+    whether it can qualify an identity is decided in :mod:`gateway.ins.evidence`.
+    ``checked_by`` and ``checked_at`` are the application's words, kept as given.
+    """
+
+    document: str
+    checked_by: str | None = None
+    checked_at: str | None = None
 
 
 class IdentityFlag(enum.StrEnum):
@@ -158,6 +179,8 @@ class CallContext:
     before_send: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
     # CPx mode: the professional's checked card assertion, relayed as received (never logged).
     card: CardAssertion | None = field(default=None, compare=False, repr=False)
+    # The identity document the user attests to have checked (QUAL); journaled by type only.
+    evidence: IdentityEvidence | None = None
 
     @property
     def channel(self) -> str:

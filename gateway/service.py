@@ -24,12 +24,13 @@ from gateway.exceptions import ConfigurationError, GatewayError
 from gateway.ins.matricule import key_matches
 from gateway.ins.strategy import FirstNameStrategy, attempts, refinement
 from gateway.ins.verdicts import (
+    Comparison,
     Difference,
     IdentityStatus,
     Verdict,
+    compare,
     identity_status,
     judge,
-    trait_differences,
 )
 from gateway.models import (
     CallContext,
@@ -63,6 +64,10 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+Assess = Callable[[InsResult], IdentityStatus | None]
+"""The identity status an upstream result gives, journaled with the call's outcome."""
+
+
 @dataclass(frozen=True, slots=True)
 class Attempt:
     """One upstream call of a search: the ``Prenom`` sent, the CR it got, its ``wsa:MessageID``."""
@@ -77,9 +82,10 @@ class SearchAnswer:
     """A completed search: the normalised query that was sent and what came back.
 
     ``queried_at`` is when the (last) teleservice call was made (FR Core's
-    ``dateInterrogationINSi``); the service always sets it. ``differences``
+    ``dateInterrogationINSi``); the service always sets it. ``comparison``
     and ``identity_status`` compare the returned strict traits with the
-    traits sent (:mod:`gateway.ins.verdicts`).
+    traits held: those sent, or a Vitale search's ``local_identity`` (the
+    card's own data are a key, never the person: :mod:`gateway.ins.verdicts`).
     """
 
     query: TraitsQuery | VitaleQuery
@@ -89,22 +95,36 @@ class SearchAnswer:
     queried_at: datetime = field(default_factory=utc_now)
 
     @property
+    def comparison(self) -> Comparison:
+        return _comparison(self.query, self.result)
+
+    @property
     def differences(self) -> tuple[Difference, ...]:
-        identity = self.result.identity
-        if self.result.code is not ResultCode.FOUND or identity is None:
-            return ()
-        return trait_differences(self.query, identity)
+        return self.comparison.differences
+
+    @property
+    def unchecked_traits(self) -> tuple[str, ...]:
+        return self.comparison.unchecked if self.identity_status is not None else ()
 
     @property
     def identity_status(self) -> IdentityStatus | None:
-        return identity_status(self.result, self.differences)
+        return identity_status(self.result, self.comparison, self.context.evidence)
+
+
+def _comparison(query: TraitsQuery | VitaleQuery, result: InsResult) -> Comparison:
+    """Held traits against the returned identity; nothing to compare without one."""
+    if result.code is not ResultCode.FOUND or result.identity is None:
+        return Comparison()
+    held = query.local_identity if isinstance(query, VitaleQuery) else query
+    return compare(held, result.identity)
 
 
 @dataclass(frozen=True, slots=True)
 class VerifyAnswer:
     """The verdict on an INS held locally, with the search it rests on.
 
-    ``identity_status`` is ``RECUP`` only when nothing differs, the INS held
+    ``identity_status`` is ``RECUP`` (``QUAL`` with qualifying evidence) only when
+    all five strict traits were compared and nothing differs, the INS held
     included (a ``superseded`` INS with agreeing traits is ``RECUP``: the
     returned INS is the person's).
     """
@@ -115,15 +135,36 @@ class VerifyAnswer:
     search: SearchAnswer
 
     @property
+    def unchecked_traits(self) -> tuple[str, ...]:
+        return self.search.unchecked_traits
+
+    @property
     def identity_status(self) -> IdentityStatus | None:
-        if self.verdict is Verdict.SUPERSEDED:
-            traits_only = tuple(d for d in self.differences if d.field != "ins")
-            return identity_status(self.search.result, traits_only)
-        return identity_status(self.search.result, self.differences)
+        return verified_status(self.verdict, self.differences, self.search)
 
     @property
     def queried_at(self) -> datetime:
         return self.search.queried_at
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """What every upstream call of one request shares: the matricules held (journaled
+    ahead), how to judge a result's status (journaled after), the attempts so far."""
+
+    held: tuple[str, ...]
+    assess: Assess
+    tried: list[Attempt] = field(default_factory=list)
+
+
+def verified_status(
+    verdict: Verdict, differences: tuple[Difference, ...], search: SearchAnswer
+) -> IdentityStatus | None:
+    """A verification's status: the search's comparison, with the INS held judged too."""
+    if verdict is Verdict.SUPERSEDED:  # the INS held is an older one of this person's
+        differences = tuple(d for d in differences if d.field != "ins")
+    comparison = Comparison(differences, search.comparison.unchecked)
+    return identity_status(search.result, comparison, search.context.evidence)
 
 
 class InsService:
@@ -156,17 +197,22 @@ class InsService:
 
     def search_by_traits(self, query: TraitsQuery, context: CallContext) -> SearchAnswer:
         """``rechercherInsAvecTraitsIdentite``, first names sent by the configured strategy."""
-        return self._search_traits(query, context, held=())
+
+        def assess(result: InsResult) -> IdentityStatus | None:
+            return identity_status(result, _comparison(query, result), context.evidence)
+
+        return self._search_traits(query, context, held=(), assess=assess)
 
     def _search_traits(
-        self, query: TraitsQuery, context: CallContext, *, held: tuple[str, ...]
+        self, query: TraitsQuery, context: CallContext, *, held: tuple[str, ...], assess: Assess
     ) -> SearchAnswer:
         tried: list[Attempt] = []
+        call = Call(held, assess, tried)
         for first_names in attempts(query.first_names, self._strategy):
-            answer = self._attempt(query, first_names, context, held, tried)
+            answer = self._attempt(query, first_names, context, call)
             if answer.result.code is ResultCode.MULTIPLE:
                 full = refinement(first_names, query.first_names)
-                refined = self._attempt(query, full, context, held, tried) if full else None
+                refined = self._attempt(query, full, context, call) if full else None
                 if refined is not None and refined.result.code is not ResultCode.NOT_FOUND:
                     answer = refined  # else several identities match the name sent: multiple
             if answer.result.code is not ResultCode.NOT_FOUND:
@@ -174,45 +220,48 @@ class InsService:
         return dataclasses.replace(answer, attempts=tuple(tried))
 
     def _attempt(
-        self,
-        query: TraitsQuery,
-        first_names: str,
-        context: CallContext,
-        held: tuple[str, ...],
-        tried: list[Attempt],
+        self, query: TraitsQuery, first_names: str, context: CallContext, call: Call
     ) -> SearchAnswer:
-        """One call of a traits search, recorded in ``tried``, with its own ``wsa:MessageID``."""
-        if tried:
+        """One call of a traits search, recorded in ``call.tried``, with its own MessageID."""
+        if call.tried:
             context = dataclasses.replace(context, message_id=new_message_id())
         body = traits_search_body(query, first_names)
         queried_at = self._clock()
-        result = self._call(Operation.SEARCH_TRAITS, body, context, held=held)
-        tried.append(Attempt(first_names, result.code, context.message_id))
+        result = self._call(Operation.SEARCH_TRAITS, body, context, call)
+        call.tried.append(Attempt(first_names, result.code, context.message_id))
         return SearchAnswer(query, result, context, queried_at=queried_at)
 
     def search_by_vitale(self, query: VitaleQuery, context: CallContext) -> SearchAnswer:
-        """``rechercherInsAvecCarteVitale`` with the card's data."""
+        """``rechercherInsAvecCarteVitale`` with the card's data, judged on ``local_identity``."""
         held = tuple(ref.number for ref in (query.beneficiary, query.holder) if ref)
+
+        def assess(result: InsResult) -> IdentityStatus | None:
+            return identity_status(result, _comparison(query, result), context.evidence)
+
         body = vitale_search_body(query)
         queried_at = self._clock()
-        result = self._call(Operation.SEARCH_VITALE, body, context, held=held)
+        result = self._call(Operation.SEARCH_VITALE, body, context, Call(held, assess))
         return SearchAnswer(query, result, context, queried_at=queried_at)
 
     def verify(self, query: VerifyQuery, context: CallContext) -> VerifyAnswer:
         """A traits search, judged against the INS the application holds."""
-        search = self._search_traits(query.traits, context, held=(query.ins.matricule,))
+
+        def assess(result: InsResult) -> IdentityStatus | None:
+            verdict, differences = judge(query.ins, query.traits, result)
+            search = SearchAnswer(query.traits, result, context)
+            return verified_status(verdict, differences, search)
+
+        held = (query.ins.matricule,)
+        search = self._search_traits(query.traits, context, held=held, assess=assess)
         verdict, differences = judge(query.ins, query.traits, search.result)
         return VerifyAnswer(query, verdict, differences, search)
 
     def _call(
-        self,
-        operation: Operation,
-        body: dict[str, object],
-        context: CallContext,
-        *,
-        held: tuple[str, ...],
+        self, operation: Operation, body: dict[str, object], context: CallContext, call: Call
     ) -> InsResult:
-        """One upstream call, journaled ahead (``held``: matricules the caller sent)."""
+        """One upstream call, journaled ahead (``call.held``: matricules the caller sent), its
+        outcome journaled with the identity status the answer gives (``call.assess``)."""
+        held = call.held
         # The intent first (or no call at all), so that nothing slow stands between the
         # batch's last claim renewal (in before_send) and the send; not sent: completed so.
         intent = self.trail.intent(context, operation, matricules=held)
@@ -236,7 +285,8 @@ class InsService:
             self._trace(context, operation, started, upstream_outcome(error), held, intent)
             raise
         matricules = held + involved(result)
-        self._trace(context, operation, started, result.code.value, matricules, intent)
+        status = call.assess(result)
+        self._trace(context, operation, started, result.code.value, matricules, intent, status)
         return result
 
     def _trace(
@@ -247,6 +297,7 @@ class InsService:
         outcome: str,
         matricules: tuple[str, ...],
         intent: AuditRecord,
+        status: IdentityStatus | None = None,
     ) -> None:
         seconds = time.perf_counter() - started
         logs.note_upstream(operation=operation.value, seconds=seconds)
@@ -257,6 +308,7 @@ class InsService:
             outcome=outcome,
             matricules=matricules,
             intent=intent,
+            identity_status=status.value if status is not None else None,
         )
 
     def _headers(self, operation: Operation, context: CallContext) -> list[etree._Element]:

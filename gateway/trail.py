@@ -97,8 +97,9 @@ class Trail:
         outcome: str,
         matricules: Iterable[str],
         intent: AuditRecord,
+        identity_status: str | None = None,
     ) -> None:
-        """Complete ``intent`` with the call's outcome.
+        """Complete ``intent`` with the call's outcome, and the identity status it gave.
 
         A failure here is logged, not raised: the call was made and its
         answer is the caller's; the journal keeps showing it as outcome unknown.
@@ -115,6 +116,7 @@ class Trail:
                 matricules=tuple(dict.fromkeys(matricules)),
                 ref_seq=intent.seq,
                 ref_hash=intent.hash,
+                identity_status=identity_status,
             ),
         )
 
@@ -203,7 +205,8 @@ def refusal_outcome(error: BaseException) -> str | None:
 
 
 def _call_entry(context: CallContext, operation: Operation, **fields: Any) -> AuditEntry:
-    """An upstream call's record: who called, how (``CPX`` or the certificate), what."""
+    """An upstream call's record: who called, how (``CPX`` or the certificate), what, and
+    the type of identity document the user attested (never identity data)."""
     return AuditEntry(
         request_id=context.request_id,
         message_id=context.message_id,
@@ -211,5 +214,6 @@ def _call_entry(context: CallContext, operation: Operation, **fields: Any) -> Au
         user_id=context.user_id,
         operation=operation.value,
         cert_mode=context.channel,
+        evidence=context.evidence.document if context.evidence is not None else None,
         **fields,
     )

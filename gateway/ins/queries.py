@@ -7,10 +7,12 @@ adapter validates anything itself.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 
 from gateway.exceptions import IdentityNotEligible, InvalidInput
+from gateway.ins.evidence import identity_evidence
 from gateway.ins.matricule import key_matches
 from gateway.ins.traits import (
     TRAITS_FIELDS,
@@ -19,6 +21,7 @@ from gateway.ins.traits import (
     validate_birth_date,
 )
 from gateway.models import (
+    CallContext,
     IdentityFlag,
     Ins,
     MatriculeRef,
@@ -32,10 +35,12 @@ _KEY = re.compile(r"[0-9]{2}")
 _OID = re.compile(r"[0-9]+(?:\.[0-9]+){2,}")
 _RANK = re.compile(r"[1-9]")
 
-SEARCH_FIELDS = TRAITS_FIELDS | {"flags"}
-VERIFY_FIELDS = TRAITS_FIELDS | {"flags", "ins"}
+EVIDENCE_FIELD = "identity_evidence"
+SEARCH_FIELDS = TRAITS_FIELDS | {"flags", EVIDENCE_FIELD}
+VERIFY_FIELDS = TRAITS_FIELDS | {"flags", "ins", EVIDENCE_FIELD}
 VITALE_FIELDS = frozenset(
     {"beneficiary_matricule", "holder_matricule", "birth_name", "birth_date", "birth_rank", "flags"}
+    | {"local_identity", EVIDENCE_FIELD}
 )
 
 
@@ -67,7 +72,33 @@ def search_query(fields: Mapping[str, object]) -> TraitsQuery:
     _reject_unknown(fields, SEARCH_FIELDS)
     query = traits_query(fields)
     identity_flags(fields.get("flags"))
+    identity_evidence(fields.get(EVIDENCE_FIELD))
     return query
+
+
+def attested(context: CallContext, fields: Mapping[str, object]) -> CallContext:
+    """``context`` with the identity document the request attests (``identity_evidence``).
+
+    The evidence is never sent upstream: it decides whether a fully agreeing
+    identity is ``QUAL`` (:mod:`gateway.ins.evidence`) and is journaled by type.
+    """
+    evidence = identity_evidence(fields.get(EVIDENCE_FIELD))
+    return context if evidence is None else dataclasses.replace(context, evidence=evidence)
+
+
+def local_identity(value: object) -> TraitsQuery | None:
+    """A Vitale search's ``local_identity``: the five traits held, validated like a search."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise InvalidInput("local_identity", "must be an object with the five identity traits")
+    unknown = sorted(set(value) - TRAITS_FIELDS)
+    if unknown:
+        raise InvalidInput(f"local_identity.{unknown[0]}", "is not a known field")
+    try:
+        return traits_query(value)
+    except InvalidInput as error:
+        raise InvalidInput(f"local_identity.{error.field}", error.reason) from None
 
 
 def matricule_ref(field: str, value: object, *, check_key: bool = True) -> MatriculeRef:
@@ -97,6 +128,8 @@ def vitale_query(fields: Mapping[str, object]) -> VitaleQuery:
         if fields.get(name) is None:
             raise InvalidInput(name, "is required")
     identity_flags(fields.get("flags"))
+    held = local_identity(fields.get("local_identity"))
+    identity_evidence(fields.get(EVIDENCE_FIELD))
     rank = fields["birth_rank"]
     if isinstance(rank, int) and not isinstance(rank, bool):
         rank = str(rank)
@@ -108,6 +141,7 @@ def vitale_query(fields: Mapping[str, object]) -> VitaleQuery:
         birth_name=normalise_name("birth_name", fields["birth_name"]),
         birth_date=validate_birth_date("birth_date", fields["birth_date"]),
         birth_rank=rank,
+        local_identity=held,
     )
 
 
@@ -132,4 +166,5 @@ def verify_query(fields: Mapping[str, object]) -> VerifyQuery:
         raise InvalidInput("ins.oid", "must be an OID such as 1.2.250.1.213.1.4.8")
     traits = traits_query({k: v for k, v in fields.items() if k in TRAITS_FIELDS})
     identity_flags(fields.get("flags"))
+    identity_evidence(fields.get(EVIDENCE_FIELD))
     return VerifyQuery(ins=Ins(ref.number, ref.key, oid), traits=traits)

@@ -36,6 +36,14 @@ _HYPHENS = str.maketrans({"\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013":
 _ALLOWED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ -'")
 _DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 _COG = re.compile(r"(?:[0-9]{5}|2[AB][0-9]{3})")
+# After cleaning, a name is letters joined by ONE separator each: a hyphen, the civil
+# registry's double hyphen, an apostrophe or a space (as padoa/tlsi-ins, a CNDA-approved
+# client, checks names: src/ins/class/insi-person.class.ts, _isValidName).
+_NAME_SHAPE = re.compile(r"[A-Z]+(?:(?:--|[-' ])[A-Z]+)*")
+_MIXED_SEPARATORS = re.compile(r"[-' ]{2,}")
+# INSEE COG department part of a birth place (docs/ins-rules.md, "Birth place").
+_DEPARTMENT = re.compile(r"0[1-9]|1[0-9]|2[0-9AB]|[3-8][0-9]|9[0-5]|97[1-8]|98[4-9]|99[1-5]")
+CORSICA_SPLIT_YEAR = 1976  # loi 75-356: department 20 became 2A and 2B on 1 January 1976
 _SEXES = frozenset({"F", "M"})
 MAX_NAME_LENGTH = 100
 MAX_FIRST_NAMES = 10
@@ -63,6 +71,14 @@ def normalise_name(field: str, value: object) -> str:
     cleaned = _clean_separators(letters)
     if not cleaned:
         raise InvalidInput(field, "is empty once cleaned")
+    if not _NAME_SHAPE.fullmatch(cleaned):
+        run = _MIXED_SEPARATORS.search(cleaned)
+        shown = f" ({run.group(0)!r})" if run else ""
+        raise InvalidInput(
+            field,
+            f"mixes separators{shown}: the parts of a name are joined by one hyphen, "
+            "a double hyphen, an apostrophe or a space",
+        )
     return cleaned
 
 
@@ -142,14 +158,30 @@ def validate_birth_date(field: str, value: object, *, today: date | None = None)
 
 
 def validate_birth_place(field: str, value: object) -> str | None:
-    """An INSEE COG code: 5 digits, ``2A``/``2B`` + 3 digits (Corsica), ``99xxx`` abroad."""
+    """An INSEE COG code: 5 digits, ``2A``/``2B`` + 3 digits (Corsica), ``99xxx`` abroad,
+    whose department exists (``01``-``95``, ``2A``, ``2B``, ``971``-``978``, ``984``-``989``)
+    or whose country code is in the INSEE country list's range (``99100``-``99599``)."""
     if value is None or value == "":
         return None
     if not isinstance(value, str) or not _COG.fullmatch(value.upper()):
         raise InvalidInput(
             field, "must be a 5-character INSEE COG code (e.g. 63220, 2A020, 99350 abroad)"
         )
-    return value.upper()
+    code = value.upper()
+    if not _DEPARTMENT.match(code):
+        what = "country code" if code.startswith("99") else "department"
+        raise InvalidInput(field, f"names no existing {what} (INSEE COG)")
+    return code
+
+
+def check_place_at_birth(field: str, place: str | None, birth_date: str) -> None:
+    """Department ``20`` was split into ``2A``/``2B`` in 1976: a later birth cannot be in ``20``."""
+    if place is not None and place.startswith("20") and int(birth_date[:4]) >= CORSICA_SPLIT_YEAR:
+        raise InvalidInput(
+            field,
+            f"department 20 no longer exists for a birth from {CORSICA_SPLIT_YEAR} on "
+            "(Corsica: 2A or 2B)",
+        )
 
 
 def traits_query(fields: Mapping[str, object]) -> TraitsQuery:
@@ -157,10 +189,12 @@ def traits_query(fields: Mapping[str, object]) -> TraitsQuery:
     for name in ("birth_name", "first_names", "sex", "birth_date"):
         if fields.get(name) is None:
             raise InvalidInput(name, "is required")
-    return TraitsQuery(
+    query = TraitsQuery(
         birth_name=normalise_name("birth_name", fields["birth_name"]),
         first_names=normalise_first_names("first_names", fields["first_names"]),
         sex=validate_sex("sex", fields["sex"]),
         birth_date=validate_birth_date("birth_date", fields["birth_date"]),
         birth_place=validate_birth_place("birth_place", fields.get("birth_place")),
     )
+    check_place_at_birth("birth_place", query.birth_place, query.birth_date)
+    return query

@@ -7,8 +7,11 @@ A matricule found in the history means the application holds an older INS
 so the application can correct its record.
 
 The same comparison gives every answer its RNIV status (:func:`identity_status`):
-``RECUP`` only when the returned strict traits agree with the person's,
-``CHECK_REQUIRED`` when an INS came back but something differs.
+``RECUP`` only when all five strict traits were compared and agree with the
+person's, ``QUAL`` when moreover the application attests a high-trust identity
+document (:mod:`gateway.ins.evidence`), ``CHECK_REQUIRED`` when an INS came
+back but something differs or could not be compared (``unchecked``). A status
+never says more than was checked: docs/ins-rules.md has the table.
 """
 
 from __future__ import annotations
@@ -16,15 +19,19 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from gateway.ins.evidence import qualifies
 from gateway.ins.traits import comparable_name
 from gateway.models import (
+    IdentityEvidence,
     Ins,
     InsResult,
     OfficialIdentity,
     ResultCode,
     TraitsQuery,
-    VitaleQuery,
 )
+
+# The five strict traits, in the order answers list them (``unchecked_traits``).
+STRICT_TRAITS = ("birth_name", "first_names", "sex", "birth_date", "birth_place")
 
 
 class Verdict(enum.StrEnum):
@@ -38,12 +45,15 @@ class Verdict(enum.StrEnum):
 class IdentityStatus(enum.StrEnum):
     """The status an answer gives the identity it returns (``identity_status``).
 
-    ``RECUP`` (RNIV: identité récupérée) only once the returned strict traits were
-    compared with the person's and agree; ``CHECK_REQUIRED`` when an INS was
-    returned but a trait (or the INS held) differs: the RNIV and the ANS INS guide
-    forbid integrating such an INS until a user has checked the identity.
+    ``RECUP`` (RNIV: identité récupérée) only once all five returned strict traits
+    were compared with the person's and agree; ``QUAL`` (qualifiée) when moreover
+    the application attests a high-trust identity document; ``CHECK_REQUIRED``
+    when an INS was returned but a trait (or the INS held) differs or could not
+    be compared: the RNIV and the ANS INS guide forbid integrating such an INS
+    until a user has checked the identity.
     """
 
+    QUAL = "QUAL"
     RECUP = "RECUP"
     CHECK_REQUIRED = "CHECK_REQUIRED"
 
@@ -57,13 +67,35 @@ class Difference:
     official: object
 
 
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """Held traits against the official ones: what differs, and what could not be compared."""
+
+    differences: tuple[Difference, ...] = ()
+    unchecked: tuple[str, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        """Every strict trait compared, and all agree."""
+        return not self.differences and not self.unchecked
+
+
+NOTHING_COMPARED = Comparison(unchecked=STRICT_TRAITS)
+
+
 def identity_status(
-    result: InsResult, differences: tuple[Difference, ...]
+    result: InsResult, comparison: Comparison, evidence: IdentityEvidence | None = None
 ) -> IdentityStatus | None:
-    """``None`` without a single identity; ``RECUP`` if nothing differs, else ``CHECK_REQUIRED``."""
+    """``None`` without a single identity; ``QUAL``/``RECUP`` only on a complete comparison.
+
+    Evidence never upgrades ``CHECK_REQUIRED``: it only lifts a complete
+    comparison from ``RECUP`` to ``QUAL``, and only for a qualifying document.
+    """
     if result.code is not ResultCode.FOUND or result.identity is None:
         return None
-    return IdentityStatus.CHECK_REQUIRED if differences else IdentityStatus.RECUP
+    if not comparison.complete:
+        return IdentityStatus.CHECK_REQUIRED
+    return IdentityStatus.QUAL if qualifies(evidence) else IdentityStatus.RECUP
 
 
 def judge(
@@ -74,12 +106,12 @@ def judge(
         return Verdict.NOT_FOUND, ()
     if result.code is ResultCode.MULTIPLE or result.ins is None or result.identity is None:
         return Verdict.MULTIPLE, ()
-    differences = trait_differences(traits, result.identity)
+    differences = compare(traits, result.identity).differences
     if _same_ins(held, result.ins):
         if held.oid != result.ins.oid:  # same number, other kind (e.g. a NIA held for a NIR)
             differences = (Difference("ins.oid", held.oid, result.ins.oid), *differences)
         return (Verdict.MISMATCH if differences else Verdict.VERIFIED), differences
-    if any(_same_ins(held, old) for old in result.history):
+    if any(_is_former(held, old) for old in result.history):
         return Verdict.SUPERSEDED, differences
     ins_difference = Difference(
         "ins",
@@ -93,32 +125,41 @@ def _same_ins(a: Ins, b: Ins) -> bool:
     return (a.matricule, a.key) == (b.matricule, b.key)
 
 
-def trait_differences(
-    held: TraitsQuery | VitaleQuery, official: OfficialIdentity
-) -> tuple[Difference, ...]:
-    """Every held strict trait that differs from the official one, after normalisation.
+def _is_former(held: Ins, old: Ins) -> bool:
+    """``old``, a history entry, is the INS held; an entry sent without ``Cle``
+    (``INSi_RESULTAT_INS.xsd``: minOccurs 0) is matched on its ``NumIdentifiant`` alone."""
+    if old.key is None:
+        return held.matricule == old.matricule
+    return _same_ins(held, old)
 
-    Compared: birth name, first names (:func:`_first_names_agree`), sex, birth
-    date, and the birth place when it is held. A Vitale search holds only the
-    birth name and date (the card's data), so only those are compared.
+
+def compare(held: TraitsQuery | None, official: OfficialIdentity) -> Comparison:
+    """The five strict traits held against the official ones, after normalisation.
+
+    A trait missing on either side (no birth place sent, none returned, no
+    first name returned) is *unchecked*, never taken as agreeing. Nothing held
+    (a Vitale search without ``local_identity``): nothing compared.
     """
+    if held is None:
+        return NOTHING_COMPARED
     differences: list[Difference] = []
+    unchecked: list[str] = []
     if comparable_name(held.birth_name) != comparable_name(official.birth_name):
         differences.append(Difference("birth_name", held.birth_name, official.birth_name))
-    if isinstance(held, TraitsQuery):
-        official_names = official.first_names or (official.first_name or "",)
-        if not _first_names_agree(held.first_names, official_names):
-            differences.append(
-                Difference("first_names", list(held.first_names), list(official_names))
-            )
-        if held.sex != official.sex:
-            differences.append(Difference("sex", held.sex, official.sex))
+    official_names = official.first_names or ((official.first_name,) if official.first_name else ())
+    if not official_names:
+        unchecked.append("first_names")
+    elif not _first_names_agree(held.first_names, official_names):
+        differences.append(Difference("first_names", list(held.first_names), list(official_names)))
+    if held.sex != official.sex:
+        differences.append(Difference("sex", held.sex, official.sex))
     if held.birth_date != official.birth_date:
         differences.append(Difference("birth_date", held.birth_date, official.birth_date))
-    held_place = held.birth_place if isinstance(held, TraitsQuery) else None
-    if held_place is not None and held_place != official.birth_place:
-        differences.append(Difference("birth_place", held_place, official.birth_place))
-    return tuple(differences)
+    if held.birth_place is None or official.birth_place is None:
+        unchecked.append("birth_place")
+    elif held.birth_place != official.birth_place:
+        differences.append(Difference("birth_place", held.birth_place, official.birth_place))
+    return Comparison(tuple(differences), tuple(unchecked))
 
 
 def _first_names_agree(held: tuple[str, ...], official: tuple[str, ...]) -> bool:

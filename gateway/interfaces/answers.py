@@ -1,11 +1,12 @@
 """Answers in the local interfaces' vocabulary, built once for JSON, SOAP and the CLI.
 
-``identity_status`` is ``RECUP`` (RNIV: récupérée) only when the strict traits
-the teleservice returned agree with the person's (``differences`` empty);
-``CHECK_REQUIRED`` when an INS came back but something differs: a user must
-check the identity before the INS is used. Only the application, after
-checking an identity document, can raise ``RECUP`` to ``QUAL`` (qualifiée).
-See docs/ins-rules.md.
+``identity_status`` is ``RECUP`` (RNIV: récupérée) only when all five strict
+traits the teleservice returned were compared with the person's and agree
+(``differences`` and ``unchecked_traits`` empty); ``QUAL`` (qualifiée) when
+moreover the application attests a high-trust identity document
+(``identity_evidence``); ``CHECK_REQUIRED`` when an INS came back but
+something differs or was not compared: a user must check the identity before
+the INS is used. See docs/ins-rules.md.
 """
 
 from __future__ import annotations
@@ -13,9 +14,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway.ins.evidence import qualifies
 from gateway.ins.matricule import key_matches, oid_identifier_type, oid_is_test, oid_kind
 from gateway.ins.verdicts import Difference, IdentityStatus
-from gateway.models import Ins, OfficialIdentity, ResultCode, TraitsQuery, VitaleQuery
+from gateway.models import (
+    IdentityEvidence,
+    Ins,
+    OfficialIdentity,
+    ResultCode,
+    TraitsQuery,
+    VitaleQuery,
+)
 from gateway.service import SearchAnswer, VerifyAnswer
 
 MULTIPLE_HINT = (
@@ -54,6 +63,18 @@ def differences_json(differences: tuple[Difference, ...]) -> list[dict[str, Any]
     return [{"field": d.field, "given": d.given, "official": d.official} for d in differences]
 
 
+def evidence_json(evidence: IdentityEvidence | None) -> dict[str, Any] | None:
+    """The attested document as received, and whether it can qualify (RNIV high-trust)."""
+    if evidence is None:
+        return None
+    return {
+        "document": evidence.document,
+        "checked_by": evidence.checked_by,
+        "checked_at": evidence.checked_at,
+        "qualifying": qualifies(evidence),
+    }
+
+
 def identity_json(identity: OfficialIdentity) -> dict[str, Any]:
     return {
         "birth_name": identity.birth_name,
@@ -68,12 +89,14 @@ def identity_json(identity: OfficialIdentity) -> dict[str, Any]:
 def query_json(query: TraitsQuery | VitaleQuery) -> dict[str, Any]:
     """What was sent, normalised, so the application sees what the teleservice saw."""
     if isinstance(query, VitaleQuery):
+        held = query.local_identity
         return {
             "beneficiary_matricule": _ref(query.beneficiary),
             "holder_matricule": _ref(query.holder),
             "birth_name": query.birth_name,
             "birth_date": query.birth_date,
             "birth_rank": query.birth_rank,
+            "local_identity": query_json(held) if held is not None else None,
         }
     return {
         "birth_name": query.birth_name,
@@ -99,6 +122,8 @@ def search_answer_json(answer: SearchAnswer) -> dict[str, Any]:
         "identity": identity_json(result.identity) if result.identity else None,
         "identity_status": _status(answer.identity_status),
         "differences": differences_json(answer.differences),
+        "unchecked_traits": list(answer.unchecked_traits),
+        "identity_evidence": evidence_json(answer.context.evidence),
         "history": [ins_json(entry) for entry in result.history],
         "sent": query_json(answer.query),
         "message_id": answer.context.message_id,
@@ -124,6 +149,8 @@ def verify_answer_json(answer: VerifyAnswer) -> dict[str, Any]:
         "ins": search["ins"],
         "identity": search["identity"],
         "identity_status": _status(answer.identity_status),
+        "unchecked_traits": list(answer.unchecked_traits),
+        "identity_evidence": search["identity_evidence"],
         "history": search["history"],
         "attempts": search.get("attempts", []),
         "hint": search.get("hint"),

@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from gateway.exceptions import GatewayError, InvalidInput
-from gateway.ins.queries import verify_query
+from gateway.ins.queries import attested, verify_query
 from gateway.interfaces.answers import verify_answer_json
 from gateway.interfaces.problems import problem_document
 from gateway.models import CallContext
@@ -35,6 +35,7 @@ def _verify_one(service: InsService, index: int, item: Any, batch: CallContext) 
             raise InvalidInput(f"[{index}]", "must be a JSON object")
         query = verify_query(item)
         context = replace(batch, request_id=item_request_id, message_id=new_message_id())
+        context = attested(context, item)
         return {"index": index, **verify_answer_json(service.verify(query, context))}
     except GatewayError as error:
         service.trail.refusal(

@@ -35,6 +35,7 @@ OPERATION = "jobs"  # what an application must be allowed (``insi-gateway apps a
 CSV_COLUMNS = (
     *("row", "local_id", "kind", "verdict", "identity_status", "matricule", "key", "oid"),
     *("birth_name", "first_names", "sex", "birth_date", "birth_place", "differences"),
+    *("unchecked_traits", "identity_evidence"),
     *("message_id", "queried_at", "error_type", "error_field", "error_detail"),
 )
 
@@ -198,6 +199,8 @@ def _csv_values(result: dict[str, Any]) -> list[object]:
         " ".join(identity.get("first_names") or []),
         *(identity.get(k) for k in ("sex", "birth_date", "birth_place")),
         differences,
+        " ".join(result.get("unchecked_traits") or []),
+        (result.get("identity_evidence") or {}).get("document"),
         result.get("message_id"),
         result.get("queried_at"),
         *(error.get(k) for k in ("type", "field", "detail")),

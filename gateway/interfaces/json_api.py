@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException
 from gateway import logs
 from gateway.access import Gatekeeper, presented_key, user_id
 from gateway.exceptions import GatewayError, MalformedRequest
-from gateway.ins.queries import search_query, verify_query, vitale_query
+from gateway.ins.queries import attested, search_query, verify_query, vitale_query
 from gateway.interfaces import fhir, json_input
 from gateway.interfaces.answers import search_answer_json, verify_answer_json
 from gateway.interfaces.batch import verify_batch
@@ -111,14 +111,16 @@ def _answer(body: dict[str, Any], outcome: str) -> Response:
 @api.post("/ins/search")
 def search() -> Response:
     with admitted("search"):
-        answer = _service().search_by_traits(search_query(_json_object()), _context())
+        fields = _json_object()
+        answer = _service().search_by_traits(search_query(fields), attested(_context(), fields))
     return _answer(search_answer_json(answer), answer.result.code.value)
 
 
 @api.post("/ins/search/vitale")
 def search_vitale() -> Response:
     with admitted("search_vitale"):
-        answer = _service().search_by_vitale(vitale_query(_json_object()), _context())
+        fields = _json_object()
+        answer = _service().search_by_vitale(vitale_query(fields), attested(_context(), fields))
     return _answer(search_answer_json(answer), answer.result.code.value)
 
 
@@ -130,7 +132,8 @@ def verify() -> Response:
             logs.note(items=len(payload))
             results = verify_batch(_service(), payload, context=_context())
             return jsonify({"results": results})
-        answer = _service().verify(verify_query(_as_object(payload)), _context())
+        fields = _as_object(payload)
+        answer = _service().verify(verify_query(fields), attested(_context(), fields))
     return _answer(verify_answer_json(answer), answer.verdict.value)
 
 

@@ -32,7 +32,18 @@ from gateway.models import VerifyQuery
 CSV_TYPE = "text/csv"
 JSONL_TYPES = frozenset({"application/x-ndjson", "application/jsonl", "application/json-lines"})
 INS_FIELDS = ("matricule", "key", "oid")
-CSV_COLUMNS = frozenset({"local_id", "flags", *INS_FIELDS, *TRAITS_FIELDS})
+# identity_evidence: the code of the identity document checked (PA, CN...), as in a single call.
+CSV_COLUMNS = frozenset({"local_id", "flags", "identity_evidence", *INS_FIELDS, *TRAITS_FIELDS})
+# The members of a verification answer a result line repeats (docs/jobs.md).
+ANSWER_KEYS = (
+    "identity_status",
+    "unchecked_traits",
+    "identity_evidence",
+    "ins",
+    "identity",
+    "history",
+    "differences",
+)
 MAX_LOCAL_ID = 128
 
 
@@ -214,6 +225,8 @@ def empty_result(number: int, local_id: str | None, kind: str, verdict: str) -> 
         "kind": kind,
         "verdict": verdict,
         "identity_status": None,
+        "unchecked_traits": [],
+        "identity_evidence": None,
         "ins": None,
         "identity": None,
         "history": [],

@@ -30,9 +30,10 @@ from typing import Any
 
 from gateway import exceptions as exc
 from gateway import logs
+from gateway.ins.queries import attested
 from gateway.interfaces.answers import verify_answer_json
 from gateway.jobs import ClaimedRow
-from gateway.jobs.inputs import RowKind, empty_result, error_result, row_query
+from gateway.jobs.inputs import ANSWER_KEYS, RowKind, empty_result, error_result, row_query
 from gateway.jobs.priority import InteractiveGate
 from gateway.models import CallContext, CertificateMode
 from gateway.service import InsService, VerifyAnswer
@@ -168,10 +169,10 @@ class JobRunner:
 
     def _answer(self, row: ClaimedRow, context: CallContext) -> tuple[str, dict[str, Any]]:
         query = row_query(RowKind(row.kind), row.payload)  # a search row is refused here
-        answer: VerifyAnswer = self._service.verify(query, context)
+        answer: VerifyAnswer = self._service.verify(query, attested(context, row.payload))
         verdict, body = answer.verdict.value, verify_answer_json(answer)
         result = empty_result(row.number, row.local_id, row.kind, verdict)
-        for key in ("identity_status", "ins", "identity", "history", "differences"):
+        for key in ANSWER_KEYS:
             result[key] = body[key]
         result["message_id"], result["queried_at"] = body["message_id"], body["queried_at"]
         return verdict, result

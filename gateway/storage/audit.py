@@ -65,6 +65,8 @@ class AuditEntry:
     count: int | None = None
     ref_seq: int | None = None
     ref_hash: str | None = None
+    identity_status: str | None = None
+    evidence: str | None = None
 
 
 class AuditJournal:
@@ -273,6 +275,8 @@ class AuditJournal:
             count=entry.count,
             ref_seq=entry.ref_seq,
             ref_hash=entry.ref_hash,
+            identity_status=entry.identity_status,
+            evidence=entry.evidence,
         )
         return unhashed.with_hash()
 

@@ -7,8 +7,9 @@ and can check records from anywhere: the live tables or an export.
 every field except ``prev_hash`` and ``hash``, keys sorted, no spaces, ASCII
 only, ``matricule_hashes`` as a list; the first record's ``prev_hash`` is
 :data:`GENESIS_HASH` (64 zeros). The fields added later (``client``,
-``count``, ``ref_seq``, ``ref_hash``) enter the canonical JSON only when set,
-so records written before they existed keep their hash.
+``count``, ``ref_seq``, ``ref_hash``, ``identity_status``, ``evidence``) enter
+the canonical JSON only when set, so records written before they existed keep
+their hash.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from gateway.storage.schema import GENESIS_HASH
 
 __all__ = ["GENESIS_HASH", "AuditRecord", "ChainReport", "ChainWalk", "chain_break"]
 
-OPTIONAL_FIELDS = ("client", "count", "ref_seq", "ref_hash")
+OPTIONAL_FIELDS = ("client", "count", "ref_seq", "ref_hash", "identity_status", "evidence")
 # The operation of the record a purge leaves behind (``ref_seq``/``ref_hash``: the last purged).
 PURGE_OPERATION = "audit-purge"
 
@@ -50,6 +51,10 @@ class AuditRecord:
     count: int | None = None
     ref_seq: int | None = None
     ref_hash: str | None = None
+    # An upstream call's outcome: the identity status the answer gave (QUAL, RECUP,
+    # CHECK_REQUIRED) and the type of identity document the application attested (PA...).
+    identity_status: str | None = None
+    evidence: str | None = None
 
     def computed_hash(self) -> str:
         """The hash this record's content and ``prev_hash`` call for."""

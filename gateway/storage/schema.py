@@ -103,6 +103,8 @@ audit_records: Final = Table(
     Column("count", Integer, nullable=True),
     Column("ref_seq", _SEQ, nullable=True),
     Column("ref_hash", String(64), nullable=True),
+    Column("identity_status", String(16), nullable=True),  # 0006: the status an answer gave
+    Column("evidence", String(8), nullable=True),  # 0006: the identity document type attested
     Index("ix_audit_records_time", "time"),
     Index("ix_audit_records_message_id", "message_id"),
     Index("ix_audit_records_app", "app"),

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from gateway.ins.verdicts import IdentityStatus, Verdict, judge, trait_differences
+from gateway.ins.verdicts import IdentityStatus, Verdict, compare, judge
 from gateway.interfaces.answers import search_answer_json, timestamp, verify_answer_json
 from gateway.models import (
     CallContext,
@@ -59,9 +59,14 @@ def test_agreeing_traits_are_recup(held: tuple[str, ...]) -> None:
     assert (answer["identity_status"], answer["differences"]) == ("RECUP", [])
 
 
-def test_a_held_birth_place_left_out_is_not_compared() -> None:
-    answer = SearchAnswer(_traits(("CATARINA",), birth_place=None), FOUND, CONTEXT)
-    assert answer.identity_status is IdentityStatus.RECUP
+def test_a_held_birth_place_left_out_is_unchecked_and_never_recup() -> None:
+    """Issue 16, point 2: the birth place is one of the five strict traits."""
+    answer = search_answer_json(
+        SearchAnswer(_traits(("CATARINA",), birth_place=None), FOUND, CONTEXT, queried_at=AT)
+    )
+    assert answer["identity_status"] == "CHECK_REQUIRED"
+    assert (answer["differences"], answer["unchecked_traits"]) == ([], ["birth_place"])
+    assert answer["identity"]["birth_place"] == "63220"  # the official identity still comes back
 
 
 @pytest.mark.parametrize(
@@ -93,13 +98,26 @@ def test_no_single_identity_has_no_status(code: ResultCode) -> None:
     assert (answer["identity_status"], answer["differences"]) == (None, [])
 
 
-def test_vitale_search_compares_the_card_traits_it_holds() -> None:
+def test_vitale_search_without_local_identity_compares_nothing() -> None:
+    """Issue 16, point 1: the card is a key, not the person at the desk."""
     card = VitaleQuery(MatriculeRef("2360663220836", "56"), None, "TCHITCHI", "1936-06-21", "1")
-    assert SearchAnswer(card, FOUND, CONTEXT).identity_status is IdentityStatus.RECUP
-    other_date = VitaleQuery(card.beneficiary, None, "TCHITCHI", "1936-00-00", "1")
-    answer = search_answer_json(SearchAnswer(other_date, FOUND, CONTEXT, queried_at=AT))
+    answer = search_answer_json(SearchAnswer(card, FOUND, CONTEXT, queried_at=AT))
     assert answer["identity_status"] == "CHECK_REQUIRED"
-    assert [d["field"] for d in answer["differences"]] == ["birth_date"]
+    assert answer["unchecked_traits"] == [
+        "birth_name", "first_names", "sex", "birth_date", "birth_place"
+    ]  # fmt: skip
+
+
+def test_vitale_search_compares_the_local_identity() -> None:
+    beneficiary = MatriculeRef("2360663220836", "56")
+    same = VitaleQuery(beneficiary, None, "TCHITCHI", "1936-06-21", "1", _traits(("CATARINA",)))
+    assert SearchAnswer(same, FOUND, CONTEXT).identity_status is IdentityStatus.RECUP
+    twin = _traits(("BELLA",), birth_place="63220")  # the other twin's card
+    other = VitaleQuery(beneficiary, None, "TCHITCHI", "1936-06-21", "1", twin)
+    answer = search_answer_json(SearchAnswer(other, FOUND, CONTEXT, queried_at=AT))
+    assert answer["identity_status"] == "CHECK_REQUIRED"
+    assert [d["field"] for d in answer["differences"]] == ["first_names"]
+    assert answer["unchecked_traits"] == []
 
 
 def _verify(held: Ins, traits: TraitsQuery, result: InsResult) -> dict[str, object]:
@@ -129,7 +147,7 @@ def test_verify_verified_and_superseded_with_agreeing_traits_are_recup() -> None
 def test_double_hyphen_held_as_the_teleservice_spells_it_is_not_a_difference() -> None:
     official = OfficialIdentity("DUPONT--DURAND", "ANNE", ("ANNE",), "F", "1990-01-01", None)
     held = TraitsQuery("DUPONT--DURAND", ("ANNE",), "F", "1990-01-01", None)
-    assert trait_differences(held, official) == ()
+    assert compare(held, official).differences == ()
     assert (
         judge(
             Ins("2900199999999", "16", NIR),

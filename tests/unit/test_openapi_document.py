@@ -476,15 +476,22 @@ def test_example_identities_are_personas_with_their_ins() -> None:
             assert [(h["matricule"], h["key"]) for h in node["history"]] == [
                 (h.matricule, h.key) for h in persona.history
             ]
-            # RECUP (récupérée) only when the traits held agree with the official ones
-            held = node.get("sent") or {}
+            # RECUP (récupérée) only when all five traits held were compared and agree with
+            # the official ones; QUAL when moreover a qualifying document was attested
+            sent = node.get("sent") or {}
+            held = sent.get("local_identity") or sent
             names = held.get("first_names") or node["identity"]["first_names"]
             agree = names == node["identity"]["first_names"] or names == [
                 node["identity"]["first_names"][0]
             ]
-            expected = "RECUP" if agree and not node["differences"] else "CHECK_REQUIRED"
+            complete = agree and not node["differences"] and not node["unchecked_traits"]
+            evidence = node["identity_evidence"] or {}
+            qualified = evidence.get("document") in {"PA", "CN", "eCN", "CS"}
+            expected = ("QUAL" if qualified else "RECUP") if complete else "CHECK_REQUIRED"
             assert node["identity_status"] == expected
-            assert (expected == "RECUP") == (node["differences"] == [])
+            assert (expected != "CHECK_REQUIRED") == (
+                node["differences"] == [] and node["unchecked_traits"] == []
+            )
             checked += 1
     assert checked >= 8
 

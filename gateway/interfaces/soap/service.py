@@ -22,7 +22,7 @@ from spyne import ComplexModelBase, Fault, ServiceBase, Unicode, rpc
 from gateway import logs
 from gateway.access import Gatekeeper
 from gateway.exceptions import GatewayError
-from gateway.ins.queries import search_query, verify_query, vitale_query
+from gateway.ins.queries import attested, search_query, verify_query, vitale_query
 from gateway.interfaces.answers import search_answer_json, verify_answer_json
 from gateway.interfaces.problems import problem_document, problem_kind
 from gateway.interfaces.soap import types as t
@@ -159,17 +159,17 @@ Handler = Callable[[SoapCall, Mapping[str, object]], tuple[dict[str, Any], str]]
 
 
 def _search(call: SoapCall, fields: Mapping[str, object]) -> tuple[dict[str, Any], str]:
-    answer = call.service.search_by_traits(search_query(fields), call.context())
+    answer = call.service.search_by_traits(search_query(fields), attested(call.context(), fields))
     return search_answer_json(answer), answer.result.code.value
 
 
 def _search_vitale(call: SoapCall, fields: Mapping[str, object]) -> tuple[dict[str, Any], str]:
-    answer = call.service.search_by_vitale(vitale_query(fields), call.context())
+    answer = call.service.search_by_vitale(vitale_query(fields), attested(call.context(), fields))
     return search_answer_json(answer), answer.result.code.value
 
 
 def _verify(call: SoapCall, fields: Mapping[str, object]) -> tuple[dict[str, Any], str]:
-    answer = call.service.verify(verify_query(fields), call.context())
+    answer = call.service.verify(verify_query(fields), attested(call.context(), fields))
     return verify_answer_json(answer), answer.verdict.value
 
 

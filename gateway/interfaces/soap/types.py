@@ -40,6 +40,27 @@ def many(item: Any) -> Any:
 # --- requests ----------------------------------------------------------------------------
 
 
+class IdentityEvidence(ComplexModel):  # type: ignore[misc]
+    """``identity_evidence``: the identity document a user checked (a FR Core
+    ``fr-core-cs-mode-validation-identity`` code), who checked it and when."""
+
+    __namespace__ = NS
+    document = TEXT
+    checked_by = TEXT
+    checked_at = TEXT
+
+
+class LocalIdentity(ComplexModel):  # type: ignore[misc]
+    """``local_identity`` of a Vitale search: the five traits the application holds."""
+
+    __namespace__ = NS
+    birth_name = TEXT
+    first_names = TEXTS
+    sex = TEXT
+    birth_date = TEXT
+    birth_place = TEXT
+
+
 class TraitsSearchRequest(ComplexModel):  # type: ignore[misc]
     """``searchByTraits``: the fields of ``POST /v1/ins/search``."""
 
@@ -50,6 +71,7 @@ class TraitsSearchRequest(ComplexModel):  # type: ignore[misc]
     birth_date = TEXT
     birth_place = TEXT
     flags = TEXTS
+    identity_evidence = IdentityEvidence
 
 
 class CardAssertion(ComplexModel):  # type: ignore[misc]
@@ -69,6 +91,8 @@ class VitaleSearchRequest(ComplexModel):  # type: ignore[misc]
     birth_name = TEXT
     birth_date = TEXT
     birth_rank = TEXT
+    local_identity = LocalIdentity
+    identity_evidence = IdentityEvidence
 
 
 class HeldIns(ComplexModel):  # type: ignore[misc]
@@ -91,6 +115,7 @@ class VerifyRequest(ComplexModel):  # type: ignore[misc]
     birth_date = TEXT
     birth_place = TEXT
     flags = TEXTS
+    identity_evidence = IdentityEvidence
 
 
 # --- answers -----------------------------------------------------------------------------
@@ -124,7 +149,8 @@ class Identity(ComplexModel):  # type: ignore[misc]
 
 
 class SentQuery(ComplexModel):  # type: ignore[misc]
-    """What was sent, normalised: the traits, or the Vitale card data."""
+    """What was sent, normalised: the traits, or the Vitale card data (and the local
+    identity it was compared with, never sent upstream)."""
 
     __namespace__ = NS
     beneficiary_matricule = TEXT
@@ -135,6 +161,17 @@ class SentQuery(ComplexModel):  # type: ignore[misc]
     birth_date = TEXT
     birth_place = TEXT
     birth_rank = TEXT
+    local_identity = LocalIdentity
+
+
+class Evidence(ComplexModel):  # type: ignore[misc]
+    """The attested document as received, and whether it can qualify an identity."""
+
+    __namespace__ = NS
+    document = ALWAYS
+    checked_by = TEXT
+    checked_at = TEXT
+    qualifying = Boolean(min_occurs=1)
 
 
 class Attempt(ComplexModel):  # type: ignore[misc]
@@ -166,6 +203,8 @@ class SearchAnswer(ComplexModel):  # type: ignore[misc]
     identity = Identity
     identity_status = TEXT
     differences = many(Difference)
+    unchecked_traits = TEXTS
+    identity_evidence = Evidence
     history = many(Ins)
     attempts = many(Attempt)
     hint = TEXT
@@ -184,6 +223,8 @@ class VerifyAnswer(ComplexModel):  # type: ignore[misc]
     ins = Ins
     identity = Identity
     identity_status = TEXT
+    unchecked_traits = TEXTS
+    identity_evidence = Evidence
     history = many(Ins)
     attempts = many(Attempt)
     hint = TEXT
