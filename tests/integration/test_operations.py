@@ -227,9 +227,11 @@ def test_history_does_not_repeat_the_active_ins(gateway: GatewayServer) -> None:
     # CNDA test 2.08: the teleservice's answer repeats the active INS in its history
     assert HERMANN.history[0] == (HERMANN.matricule, HERMANN.key)
 
-    history = gateway.post("/v1/ins/search", HERMANN.traits()).json()["history"]
+    answer = gateway.post("/v1/ins/search", HERMANN.traits()).json()
 
-    assert [(h["matricule"], h["key"]) for h in history] == [HERMANN.history[1]]
+    assert [(h["matricule"], h["key"]) for h in answer["history"]] == [HERMANN.history[1]]
+    # its recorded keys fail the 97-mod rule: returned as given, flagged (ins-rules.md)
+    assert (answer["ins"]["key"], answer["ins"]["key_valid"]) == (HERMANN.key, False)
 
 
 def test_a_key_failing_the_check_is_returned_flagged_and_logged(gateway: GatewayServer) -> None:
