@@ -25,7 +25,7 @@ import pytest
 import requests
 import zeep
 from lxml import etree
-from zeep.exceptions import Fault
+from zeep.exceptions import Fault, XMLParseError
 
 from gateway import ns
 from gateway.pki.credentials import Credential, load_credential
@@ -47,6 +47,7 @@ pytestmark = pytest.mark.integration
 
 WS_ADDR_URL = "http://www.w3.org/2006/03/addressing/ws-addr.xsd"
 WS_ADDR = ROOT / "tests" / "fixtures" / "wsaddr" / "ws-addr.xsd"
+RECORDED = ROOT / "tests" / "fixtures" / "recorded"
 BINDING = "{http://www.cnamts.fr/webservice}ICIRServiceBinding"
 STRICT = zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True)
 UNKNOWN_IDAM_REASON = (
@@ -91,15 +92,20 @@ def mock(dev_pki: DevPki, tmp_dir: Path, reference_dir: Path) -> Iterator[Mock]:
 
 
 @pytest.fixture(scope="module")
-def service(mock: Mock, dev_pki: DevPki, tmp_dir: Path, reference_dir: Path) -> Any:
-    """The official WSDL's service, bound to the mock's ``/lps`` over mutual TLS."""
+def client(mock: Mock, dev_pki: DevPki, tmp_dir: Path, reference_dir: Path) -> zeep.Client:
+    """A zeep client of the official WSDL, strict, its session holding INSI-MANU."""
     session = requests.Session()
     session.trust_env = False  # else REQUESTS_CA_BUNDLE would win over session.verify
     session.cert = client_cert(dev_pki, dev_pki.insi_manu, tmp_dir)
     session.verify = str(mock.ca_bundle)
     transport = _OfficialContractLoader(session=session, timeout=10, operation_timeout=10)
     wsdl = reference_dir / "DESIR_ICIR_EXP_1.5.0.wsdl"
-    client = zeep.Client(str(wsdl), settings=STRICT, transport=transport)
+    return zeep.Client(str(wsdl), settings=STRICT, transport=transport)
+
+
+@pytest.fixture(scope="module")
+def service(client: zeep.Client, mock: Mock) -> Any:
+    """The official WSDL's service, bound to the mock's ``/lps`` over mutual TLS."""
     return client.create_service(BINDING, mock.base_url + "/lps")
 
 
@@ -257,3 +263,15 @@ def test_unknown_idam_fault_binds_with_the_recorded_texts(service: Any, manu: Cr
         "erreur",
         "Numéro d'autorisation du logiciel inconnu.",
     )
+
+
+def test_the_binding_is_strict(client: zeep.Client) -> None:
+    """What makes the tests above able to fail: an element the contract lacks is refused."""
+    operation = client.wsdl.bindings[BINDING].get("rechercherInsAvecTraitsIdentite")
+    answer = (RECORDED / "adrtrois_list_only.xml").read_bytes()
+    assert operation.process_reply(etree.fromstring(answer)).CR.CodeCR == "00"
+
+    extra = answer.replace(b"<Sexe>", b"<Surnom>X</Surnom><Sexe>")
+
+    with pytest.raises(XMLParseError, match="Surnom"):
+        operation.process_reply(etree.fromstring(extra))
