@@ -38,7 +38,7 @@ from gateway.exceptions import MalformedRequest, XmlRejected
 from gateway.mock import responses
 from gateway.mock.card_check import verify_card_assertion
 from gateway.mock.contract import ContractViolation, validate_envelope
-from gateway.mock.personas import Persona, search_by_traits, search_by_vitale
+from gateway.mock.personas import Persona, search_by_traits, search_by_vitale, unavailable_for
 from gateway.mock.requests import (
     Peer,
     SoapRequest,
@@ -243,15 +243,10 @@ class MockApp:
         self._capture(exchange.raw)
         self._authenticate(exchange, parsed)
         if parsed.idam not in self._settings.allowed_idam:
-            reason = "numero d'autorisation du logiciel (IDAM) inconnu"
-            raise _FaultError(responses.unknown_idam(reason))
+            raise _FaultError(responses.unknown_idam())
         matches = self._search(exchange, parsed)
         exchange.outcome = responses.result_code(matches).value
-        return responses.result_envelope(
-            matches,
-            operation=parsed.operation,
-            style=self._settings.response_style,
-        )
+        return responses.result_envelope(matches, style=self._settings.response_style)
 
     def _check_contract(self, envelope: bytes) -> None:
         """With ``MOCK_CONTRACT_DIR``, refuse any envelope the official schemas reject."""
@@ -308,6 +303,8 @@ class MockApp:
             if request.operation is Operation.SEARCH_TRAITS:
                 query = read_traits(request)
                 exchange.traits_hash = traits_hash(query)
+                if unavailable_for(query):
+                    raise _FaultError(responses.service_unavailable())
                 return search_by_traits(query)
             return search_by_vitale(read_vitale(request))
         except MalformedRequest as exc:

@@ -76,20 +76,27 @@ def validate_element(element: etree._Element, reference_dir: Path) -> None:
         raise ContractViolation(f"{element.tag} is invalid:\n{errors}")
 
 
-def validate_envelope(envelope_bytes: bytes, reference_dir: Path) -> None:
+def validate_envelope(
+    envelope_bytes: bytes, reference_dir: Path, *, header_required: bool = True
+) -> None:
     """Assert a SOAP 1.2 request/response envelope matches the official contract.
 
     Root ``Envelope`` with ``Header`` then ``Body``; every header child is
     known and valid; the Body holds exactly one element, valid against its
     schema (a ``Fault`` is accepted when its ``Detail`` children validate).
+    ``header_required=False`` for answers: SOAP 1.2 makes the ``Header``
+    optional, and the real teleservice answers without one.
     """
     root = parse_xml(envelope_bytes)
     if root.tag != ns.qname(ns.SOAP12_ENV, "Envelope"):
         raise ContractViolation(f"root is {root.tag}, not a SOAP 1.2 Envelope")
     tags = [child.tag for child in root]
-    expected = [ns.qname(ns.SOAP12_ENV, "Header"), ns.qname(ns.SOAP12_ENV, "Body")]
-    if tags != expected:
-        raise ContractViolation(f"Envelope children are {tags}, expected {expected}")
+    header_tag, body_tag = ns.qname(ns.SOAP12_ENV, "Header"), ns.qname(ns.SOAP12_ENV, "Body")
+    if tags == [body_tag] and not header_required:
+        _validate_body(root[0], reference_dir)
+        return
+    if tags != [header_tag, body_tag]:
+        raise ContractViolation(f"Envelope children are {tags}, expected {[header_tag, body_tag]}")
     header, body = root
     for child in header:
         _validate_header(child, reference_dir)

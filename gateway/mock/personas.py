@@ -1,13 +1,22 @@
 """The mock's identity referential: public CNDA test personas and the matching rules.
 
 The table holds the public test identities of the CNDA qualification
-platform plus two homonyms of our own (DE VINCI), so every result code of
+platform plus homonyms of our own (DE VINCI), so every result code of
 ``rechercherInsAvecTraitsIdentite`` can be reached: 00 (one), 01 (none,
 e.g. HOUILLES which has no INS), 02 (several, DE VINCI without birth place).
 Issue 8 added twins sharing their first first name (JUMELLES, for the CR 02
-refinement), an answer without ``Prenom`` (ECETINSI, as the real CNDA answer
-is), a former INS without ``Cle`` (ANCIENCLE) and a demonstration NIR
+refinement), a former INS without ``Cle`` (ANCIENCLE) and a demonstration NIR
 (DEMONSTRATION, OID ``.11``).
+
+Issue 16: the personas answer like the real teleservice's recorded answers
+(padoa/tlsi-ins, ``src/ins/fixtures``; our rewritings in
+``tests/fixtures/recorded``). Live answers carry ``ListePrenom`` and no
+``Prenom``: only the personas whose answer is a CNDA test file with ``Prenom``
+(PROVISOIRE, test 2.05; HERMANN, test 2.08) keep it. History entries are those
+recorded, dated where the recording is; the active INS is repeated in the
+history only where a recording does so (HERMANN). The CNDA flow personas of
+that fixture set are all here (HERMANN GATIEN; VANDERMONDE ARIANA, whose
+search finds the service unavailable).
 
 Matching is exact on purpose: the gateway must send INS-normalised traits
 (upper case, no accents), and a mock that tolerated sloppy input would hide
@@ -58,12 +67,15 @@ class Persona:
     active: Ins | None
     history: tuple[Ins, ...] = ()
     vitale_cards: tuple[VitaleCard, ...] = ()
-    with_prenom: bool = True  # False: the answer's TIQ has ListePrenom only, as real ones often do
+    with_prenom: bool = False  # True: TIQ has Prenom too, as the CNDA test files (2.05, 2.08)
+    unavailable: bool = False  # True: searching these traits finds the service unavailable
 
     def answers_traits(self, query: TraitsQuery) -> bool:
+        """An INS, and the traits designate this persona (:meth:`designated_by`)."""
+        return self.active is not None and self.designated_by(query)
+
+    def designated_by(self, query: TraitsQuery) -> bool:
         """Same birth name, sex, birth date; first name(s) known; birth place equal if given."""
-        if self.active is None:
-            return False
         asked = " ".join(query.first_names)
         return (
             query.birth_name == self.birth_name
@@ -96,6 +108,11 @@ def search_by_traits(query: TraitsQuery) -> tuple[Persona, ...]:
     return tuple(p for p in PERSONAS if p.answers_traits(query))
 
 
+def unavailable_for(query: TraitsQuery) -> bool:
+    """True when the traits designate a persona the service fails on (VANDERMONDE)."""
+    return any(p.unavailable and p.designated_by(query) for p in PERSONAS)
+
+
 def search_by_vitale(query: VitaleQuery) -> tuple[Persona, ...]:
     """Every persona the Vitale card data designate (0, 1 or several)."""
     return tuple(p for p in PERSONAS if p.answers_vitale(query))
@@ -117,23 +134,29 @@ PERSONAS: tuple[Persona, ...] = (
             _ins("297022A020778", "78"),
             vitale_cards=(VitaleCard("297022A020778", "78", 1),)),
     Persona("ADRTROIS", ("TOUSSAINT",), "M", "1960-01-01", "2B020", _ins("160012B020777", "13")),
-    # The real service may repeat the active INS in the history: so does the mock, here.
-    Persona("ADRUN", ("ZOE",), "F", "1975-12-31", "63220", _ins("2751263220749", "74"),
-            history=(_ins("2751263220749", "74", start="1975-12-31"),)),
+    Persona("ADRUN", ("ZOE",), "F", "1975-12-31", "63220", _ins("2751263220749", "74")),
     Persona("TCHITCHI", ("CATARINA", "BELLA"), "F", "1936-06-21", "63220",
             _ins("2360663220836", "56")),
-    # Answered without Prenom, as the recorded CNDA answer for this identity is.
+    # The recorded history: the first entry dated (its end before its start, as recorded),
+    # the second not.
     Persona("ECETINSI", ("PIERRE-ALAIN", "MURIEL", "FLORIANT"), "M", "2009-07-14", "63220",
             _ins("1090763220834", "89"),
-            history=(_ins("2090763220834", "39", start="2009-07-14", end="2009-10-31"),
-                     _ins("2090663220123", "55", start="2009-11-01", end="2011-03-31")),
-            with_prenom=False),
+            history=(_ins("2090763220834", "39", start="2019-03-01", end="2019-02-28"),
+                     _ins("2090663220123", "55"))),
     Persona("CORSE", ("ANTHONY",), "M", "1980-03-02", "2B020", _ins("180032B020401", "23")),
     Persona("NESSI", ("MICHELANGELO", "ANTHONY"), "M", "2010-08-07", "63220",
             _ins("1100863220830", "60"),
             vitale_cards=(VitaleCard(NESSI_PARENT_MATRICULE, NESSI_PARENT_KEY, 2),)),
+    # CNDA test 2.05: a NIA, answered with Prenom.
     Persona("PROVISOIRE", ("MATRICULE",), "M", "2009-07-01", "63220",
-            _ins("1090763220888", "35", oid=OID_NIA)),
+            _ins("1090763220888", "35", oid=OID_NIA), with_prenom=True),
+    # CNDA test 2.08: with Prenom, the active INS repeated in the undated history, keys as
+    # recorded (they fail the 97-mod check: the teleservice is the authority).
+    Persona("HERMANN", ("GATIEN",), "M", "1981-03-24", "63220", _ins("1810363220456", "60"),
+            history=(_ins("1810363220456", "60"), _ins("2810363220456", "10")),
+            with_prenom=True),
+    # CNDA flow: searching her finds the service temporarily unavailable (a Receiver fault).
+    Persona("VANDERMONDE", ("ARIANA",), "F", "1995-06-17", "77284", None, unavailable=True),
     Persona("HOUILLES", ("PIERRE", "PAUL", "JACQUES"), "M", "1993-01-27", None, None),
     # Our own homonyms: same birth name, first name, sex and date; only the place differs.
     Persona("DE VINCI", ("LEONARDO",), "M", "2014-02-01", "63220", _ins("1140263220117", "93")),

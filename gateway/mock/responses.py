@@ -1,14 +1,20 @@
 """Answers of the mock: ``RESULTAT`` envelopes and SOAP 1.2 faults, in two serialisations.
 
-Both styles carry the same information and validate against the official
-``INSi_RESULTAT_INS.xsd`` / ``schema_faultSOAP_V01_01.xsd`` (a test checks it);
-they differ only in what a namespace-aware parser must not care about:
+Shaped like the real answers recorded on the CNDA platform (padoa/tlsi-ins,
+``src/ins/fixtures``; our rewritings in ``tests/fixtures/recorded``): no
+``soap:Header`` (the real service answers a ``Body`` alone), ``RESULTAT`` in a
+default namespace, history dates after ``OID`` when the persona has them,
+``Prenom`` only for the personas recorded with it, fault subcodes written
+with the envelope's prefix (``soap:siram_100``, as recorded) and
+``siram:Erreur`` declaring its own prefix. Both styles validate against the
+official ``INSi_RESULTAT_INS.xsd`` / ``schema_faultSOAP_V01_01.xsd`` (a test
+checks it); they differ only in what a namespace-aware parser must not care
+about:
 
-* ``plain``: ``soap:`` envelope, ``ns:`` for ``RESULTAT``, all namespaces
-  declared on the envelope, optional elements left out;
-* ``variant``: ``soap:Envelope`` but ``S:Header``/``S:Body``, ``RESULTAT`` in a
-  default namespace, ``TypeMatricule`` present, ``DateDeb``/``DateFin`` of the
-  historical INS present (in schema order: the XSD sequence forbids moving them).
+* ``plain``: the live answers' shape: ``soap:Envelope`` around ``env:Body``
+  (declaring ``env`` and ``S``), ``RESULTAT`` declaring ``ns0``/``ns1``;
+* ``variant``: the CNDA test files' shape: ``S:Body``, ``RESULTAT`` declaring
+  ``ns2``/``ns3``, plus ``TypeMatricule`` (optional in the XSD).
 
 Faults never have a default namespace in scope of ``siram:Erreur``: its
 ``severite`` is an ``xs:QName`` and would otherwise resolve into it.
@@ -26,7 +32,7 @@ from gateway import ns
 from gateway.ins.matricule import OID_NIA
 from gateway.mock.personas import Persona
 from gateway.mock.settings import ResponseStyle
-from gateway.models import Ins, Operation, ResultCode
+from gateway.models import Ins, ResultCode
 
 _LABELS = {
     ResultCode.FOUND: "OK",
@@ -44,6 +50,7 @@ class Fault:
     error_code: str
     reason: str
     severity: str = "fatale"
+    detail: str | None = None  # the siram:Erreur text, when it differs from the reason
 
 
 def malformed(reason: str) -> Fault:
@@ -66,9 +73,39 @@ def vihf_rejected(reason: str) -> Fault:
     return Fault("Sender", "siram_100", "DESIR_480", reason)
 
 
-def unknown_idam(reason: str) -> Fault:
-    """``ContexteLPS/LPS/IDAM`` absent or not an authorised software number."""
-    return Fault("Sender", "siram_100", "desir_550", reason)
+def unknown_idam() -> Fault:
+    """``ContexteLPS/LPS/IDAM`` absent or not an authorised software number.
+
+    Code, severity and texts are the recorded ones (accents included), so a
+    client showing the teleservice's message shows the real one.
+    """
+    return Fault(
+        "Sender",
+        "siram_100",
+        "desir_550",
+        "L'accès par ce progiciel au service n'est pas autorisé. Contactez l'éditeur du "
+        "progiciel ou votre responsable informatique.",
+        severity="erreur",
+        detail="Numéro d'autorisation du logiciel inconnu.",
+    )
+
+
+def service_unavailable() -> Fault:
+    """The teleservice cannot search right now (CNDA flow of VANDERMONDE ARIANA).
+
+    Texts and codes of padoa/tlsi-ins' CNDA flow data; severity ``fatale``
+    (that data writes ``fatal``, which ``schema_faultSOAP_V01_01.xsd`` refuses).
+    """
+    return Fault(
+        "Receiver",
+        "siram_40",
+        "insi_102",
+        "Le service est temporairement inaccessible. Veuillez renouveler votre demande "
+        "ultérieurement. Si le problème persiste, contactez l'éditeur du progiciel ou votre "
+        "responsable informatique.",
+        detail="L'appel au service de recherche avec les traits d'identité renvoie une "
+        "erreur technique.",
+    )
 
 
 def internal_error(reason: str) -> Fault:
@@ -84,24 +121,20 @@ def result_code(matches: tuple[Persona, ...]) -> ResultCode:
 
 
 class _Writer:
-    """Creates the envelope parts with the prefixes of one style."""
+    """Creates ``Envelope`` and ``Body`` with the prefixes of one style; never a ``Header``."""
 
-    def __init__(self, style: ResponseStyle, *, with_result: bool) -> None:
+    def __init__(self, style: ResponseStyle) -> None:
         self.variant = style is ResponseStyle.VARIANT
-        nsmap = {"soap": ns.SOAP12_ENV}
-        if not self.variant:
-            nsmap["wsa"] = ns.WSA
-            nsmap.update({"ns": ns.INSI_RESULTAT} if with_result else {"siram": ns.SIRAM})
-        self.envelope = etree.Element(ns.qname(ns.SOAP12_ENV, "Envelope"), nsmap=nsmap)
+        self.envelope = etree.Element(_s("Envelope"), nsmap={"soap": ns.SOAP12_ENV})
+        body_nsmap = (
+            {"S": ns.SOAP12_ENV} if self.variant else {"env": ns.SOAP12_ENV, "S": ns.SOAP12_ENV}
+        )
+        self.body = etree.SubElement(self.envelope, _s("Body"), nsmap=body_nsmap)
 
-    def part(self, name: str) -> etree._Element:
-        nsmap = {"S": ns.SOAP12_ENV} if self.variant else None
-        return etree.SubElement(self.envelope, ns.qname(ns.SOAP12_ENV, name), nsmap=nsmap)
-
-    def header(self, action: str) -> None:
-        """``wsa:Action`` of the answer (the WSDL's output action, or the WS-A fault action)."""
-        wsa = {"wsa": ns.WSA} if self.variant else None
-        etree.SubElement(self.part("Header"), ns.qname(ns.WSA, "Action"), nsmap=wsa).text = action
+    def resultat_nsmap(self) -> Mapping[Any, str]:
+        """The default namespace, plus the request namespaces the real answers declare there."""
+        first, second = ("ns2", "ns3") if self.variant else ("ns0", "ns1")
+        return {None: ns.INSI_RESULTAT, first: ns.INSI_RECSANS, second: ns.INSI_RECVIT}
 
     def serialise(self) -> bytes:
         return etree.tostring(self.envelope, xml_declaration=True, encoding="UTF-8")
@@ -110,14 +143,14 @@ class _Writer:
 def result_envelope(
     matches: tuple[Persona, ...],
     *,
-    operation: Operation,
     style: ResponseStyle,
 ) -> bytes:
-    """The ``RESULTAT`` answer for ``matches`` (INDIVIDU only when exactly one)."""
-    writer = _Writer(style, with_result=True)
-    writer.header(f"{operation.action}Response")
-    nsmap: Mapping[Any, str] | None = {None: ns.INSI_RESULTAT} if writer.variant else None
-    resultat = etree.SubElement(writer.part("Body"), _r("RESULTAT"), nsmap=nsmap)
+    """The ``RESULTAT`` answer for ``matches`` (INDIVIDU only when exactly one).
+
+    The same for both operations: the real answers carry no ``wsa:Action``.
+    """
+    writer = _Writer(style)
+    resultat = etree.SubElement(writer.body, _r("RESULTAT"), nsmap=writer.resultat_nsmap())
     code = result_code(matches)
     cr = etree.SubElement(resultat, _r("CR"))
     _leaf(cr, "CodeCR", code.value)
@@ -153,10 +186,9 @@ def _ins(parent: etree._Element, tag: str, ins: Ins, *, variant: bool) -> None:
     if variant:
         _leaf(ident, "TypeMatricule", "NIA" if ins.oid == OID_NIA else "NIR")
     _leaf(element, "OID", ins.oid)
-    if variant:
-        for name, value in (("DateDeb", ins.start_date), ("DateFin", ins.end_date)):
-            if value:
-                _leaf(element, name, value)
+    for name, value in (("DateDeb", ins.start_date), ("DateFin", ins.end_date)):
+        if value:  # after OID, in schema order, as in the live recording
+            _leaf(element, name, value)
 
 
 def _r(local: str) -> str:
@@ -169,25 +201,23 @@ def _leaf(parent: etree._Element, local: str, text: str) -> None:
 
 def fault_envelope(fault: Fault, *, style: ResponseStyle, message_id: str | None) -> bytes:
     """A SOAP 1.2 ``Fault`` with a ``siram:Erreur`` detail (``messageID``: the request's)."""
-    writer = _Writer(style, with_result=False)
-    writer.header("http://www.w3.org/2005/08/addressing/soap/fault")
-    nsmap = {"siram": ns.SIRAM} if writer.variant else None
-    body_fault = etree.SubElement(writer.part("Body"), _s("Fault"), nsmap=nsmap)
+    writer = _Writer(style)
+    body_fault = etree.SubElement(writer.body, _s("Fault"))
     code = etree.SubElement(body_fault, _s("Code"))
     etree.SubElement(code, _s("Value")).text = f"soap:{fault.code}"
-    if fault.subcode:
+    if fault.subcode:  # the envelope's prefix, as the real service writes it (not siram:)
         subcode = etree.SubElement(code, _s("Subcode"))
-        etree.SubElement(subcode, _s("Value")).text = f"siram:{fault.subcode}"
+        etree.SubElement(subcode, _s("Value")).text = f"soap:{fault.subcode}"
     reason = etree.SubElement(etree.SubElement(body_fault, _s("Reason")), _s("Text"))
     reason.set(ns.qname(ns.XML, "lang"), "fr")
     reason.text = fault.reason
     detail = etree.SubElement(body_fault, _s("Detail"))
-    erreur = etree.SubElement(detail, ns.qname(ns.SIRAM, "Erreur"))
-    erreur.set("severite", fault.severity)
+    erreur = etree.SubElement(detail, ns.qname(ns.SIRAM, "Erreur"), nsmap={"siram": ns.SIRAM})
     erreur.set("code", fault.error_code)
     if message_id:
         erreur.set("messageID", message_id)
-    erreur.text = fault.reason
+    erreur.set("severite", fault.severity)
+    erreur.text = fault.detail or fault.reason
     return writer.serialise()
 
 

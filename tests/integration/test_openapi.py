@@ -268,16 +268,18 @@ def test_key_failing_the_97_rule_is_returned_but_flagged(gateway: GatewayServer)
 
 
 def test_history_repeating_the_active_ins_is_dropped(gateway: GatewayServer) -> None:
-    adrun = persona("ADRUN", "ZOE")
-    assert adrun.active is not None
-    assert [(h.matricule, h.key) for h in adrun.history] == [
-        (adrun.active.matricule, adrun.active.key)
+    # HERMANN GATIEN (CNDA test 2.08): the recorded answer repeats the active INS first
+    hermann = persona("HERMANN", "GATIEN")
+    assert hermann.active is not None
+    repeated, former = hermann.history
+    assert (repeated.matricule, repeated.key) == (hermann.active.matricule, hermann.active.key)
+
+    answer = call(gateway, SEARCH, traits(hermann), 200)
+
+    assert answer["ins"]["matricule"] == hermann.active.matricule
+    assert [(h["matricule"], h["key"]) for h in answer["history"]] == [
+        (former.matricule, former.key)
     ]
-
-    answer = call(gateway, SEARCH, traits(adrun), 200)
-
-    assert answer["ins"]["matricule"] == adrun.active.matricule
-    assert answer["history"] == []
 
 
 # --- POST /v1/ins/search/vitale --------------------------------------------------------------

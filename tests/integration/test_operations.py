@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.integration.conftest import GatewayServer, MockServer
-from tests.integration.personas import FOUND, PERSONAS, WITH_CARD, Expected
+from tests.integration.personas import FOUND, HERMANN, PERSONAS, WITH_CARD, Expected
 
 pytestmark = pytest.mark.integration
 NIR_OID = "1.2.250.1.213.1.4.8"
@@ -224,9 +224,14 @@ def test_multiple_stops_the_strategy_with_a_hint(gateway: GatewayServer) -> None
 
 
 def test_history_does_not_repeat_the_active_ins(gateway: GatewayServer) -> None:
-    zoe = next(p for p in PERSONAS if p.birth_name == "ADRUN")  # the mock repeats it upstream
+    # CNDA test 2.08: the teleservice's answer repeats the active INS in its history
+    assert HERMANN.history[0] == (HERMANN.matricule, HERMANN.key)
 
-    assert gateway.post("/v1/ins/search", zoe.traits()).json()["history"] == []
+    answer = gateway.post("/v1/ins/search", HERMANN.traits()).json()
+
+    assert [(h["matricule"], h["key"]) for h in answer["history"]] == [HERMANN.history[1]]
+    # its recorded keys fail the 97-mod rule: returned as given, flagged (ins-rules.md)
+    assert (answer["ins"]["key"], answer["ins"]["key_valid"]) == (HERMANN.key, False)
 
 
 def test_a_key_failing_the_check_is_returned_flagged_and_logged(gateway: GatewayServer) -> None:

@@ -16,6 +16,7 @@ from gateway.mock.personas import (
     VitaleQuery,
     search_by_traits,
     search_by_vitale,
+    unavailable_for,
 )
 from gateway.models import TraitsQuery
 
@@ -46,9 +47,10 @@ def test_every_persona_ins_has_a_valid_key_but_the_ones_made_to_fail() -> None:
                     failing.append(persona.birth_name)
         for card in persona.vitale_cards:
             assert compute_key(card.holder_matricule) == card.holder_key
-    assert failing == ["CLEFAUSSE"]
+    # HERMANN: the keys of CNDA test file 2.08 (active, repeated, former) fail the rule too
+    assert failing == ["HERMANN", "HERMANN", "HERMANN", "CLEFAUSSE"]
     assert without_key == ["ANCIENCLE"]  # a former INS without Cle (optional in the XSD)
-    assert checked == 20
+    assert checked == 22
 
 
 def test_twins_share_their_first_first_name_date_and_place() -> None:
@@ -126,10 +128,28 @@ def test_provisional_matricule_carries_the_nia_oid() -> None:
 
 def test_history_of_ecetinsi() -> None:
     (persona,) = search_by_traits(traits("ECETINSI", "MURIEL", "M", "2009-07-14"))
-    assert [(h.matricule, h.key) for h in persona.history] == [
-        ("2090763220834", "39"),
-        ("2090663220123", "55"),
+    assert [(h.matricule, h.key, h.start_date, h.end_date) for h in persona.history] == [
+        ("2090763220834", "39", "2019-03-01", "2019-02-28"),  # as recorded, end before start
+        ("2090663220123", "55", None, None),
     ]
+
+
+def test_hermann_gatien_of_cnda_test_2_08() -> None:
+    (persona,) = search_by_traits(traits("HERMANN", "GATIEN", "M", "1981-03-24"))
+    assert persona.active is not None
+    assert (persona.active.matricule, persona.active.key) == ("1810363220456", "60")
+    assert [(h.matricule, h.key) for h in persona.history] == [
+        ("1810363220456", "60"),
+        ("2810363220456", "10"),
+    ]
+
+
+def test_vandermonde_is_never_found_but_makes_the_service_unavailable() -> None:
+    query = traits("VANDERMONDE", "ARIANA", "F", "1995-06-17")
+    assert search_by_traits(query) == ()
+    assert unavailable_for(query)
+    assert not unavailable_for(traits("VANDERMONDE", "OTHER", "F", "1995-06-17"))
+    assert not unavailable_for(traits("ADRTROIS", "DOMINIQUE", "F", "1997-02-26"))
 
 
 # --- Vitale card -------------------------------------------------------------------------------

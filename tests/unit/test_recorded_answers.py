@@ -74,6 +74,14 @@ EXPECTED: dict[str, InsResult] = {
         ECETINSI,
         (Ins("2090763220834", "39", NIR, "2019-03-01", "2019-02-28"),),
     ),
+    # The parser keeps the repeated active INS: the service layer drops it (ins-rules.md).
+    "hermann_cnda_2_08.xml": InsResult(
+        ResultCode.FOUND,
+        "OK",
+        Ins("1810363220456", "60", NIR),
+        OfficialIdentity("HERMANN", "GATIEN", ("GATIEN",), "M", "1981-03-24", "63220"),
+        (Ins("1810363220456", "60", NIR), Ins("2810363220456", "10", NIR)),
+    ),
     "history_without_cle.xml": InsResult(
         ResultCode.FOUND,
         "OK",
