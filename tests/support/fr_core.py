@@ -11,9 +11,9 @@ The version targeted is FR Core 2.2.0, with the identity reliability model
 (the four RNIV statuses, ``dateInterrogationINSi``, the document codes) from the
 development sources that alone define it (docs/fhir.md, "The reference").
 
-``check_patient`` is called by the unit tests of ``gateway/interfaces/fhir.py``
-and, through ``GatewayServer.post`` and the integration tests asking for
-``application/fhir+json``, on every Patient an integration test receives.
+``check_document`` (and so ``check_patient``) is called by the unit tests of
+``gateway/interfaces/fhir/`` and, through ``GatewayServer.post`` and the fuzz
+test, on every ``application/fhir+json`` answer an integration test receives.
 """
 
 from __future__ import annotations
