@@ -20,7 +20,7 @@ import requests
 from gateway.pki.devpki import DevPki
 from tests.integration.servers import CLI, LOOPBACK, ServerProcess, free_port, port_open
 from tests.paths import REFERENCE_DIR
-from tests.support.fr_core import check_patient
+from tests.support.fr_core import check_document
 
 IDAM = "INSI-GW-DEV-IDAM"
 AUDIT_KEY = "integration-audit-key-0123456789"
@@ -79,12 +79,11 @@ class GatewayServer:
 
 
 def check_fhir_patient(response: requests.Response) -> None:
-    """Every FHIR Patient a test receives passes the R4 and FR Core checks (docs/fhir.md)."""
+    """Every FHIR document a test receives passes the R4 checks, and every Patient in it
+    the FR Core ones (docs/fhir.md)."""
     if response.headers.get("Content-Type", "").split(";")[0] != "application/fhir+json":
         return
-    resource = response.json()
-    if isinstance(resource, dict) and resource.get("resourceType") == "Patient":
-        check_patient(resource)
+    check_document(response.json())
 
 
 def start_mock(

@@ -227,18 +227,25 @@ def test_search_multiple_gives_the_hint(gateway: GatewayServer) -> None:
 
 
 def test_search_as_fhir_patient(gateway: GatewayServer) -> None:
+    """A RECUP identity: a searchset Bundle, its Patient without INS (docs/fhir.md)."""
     response = gateway.post(SEARCH, traits(ADRTROIS), headers={"Accept": FHIR_JSON})
 
-    patient = checked(response, SEARCH, 200, FHIR_JSON)
-    assert response.headers["X-INS-Status"] == "found"
-    assert patient["resourceType"] == "Patient"
+    bundle = checked(response, SEARCH, 200, FHIR_JSON)
+    assert response.headers["X-INS-Status"] == "RECUP"
+    patient = fhir_patient(bundle)
     assert ADRTROIS.active is not None
-    (identifier,) = patient["identifier"]
-    assert identifier["system"] == "urn:oid:" + ADRTROIS.active.oid
-    assert identifier["value"] == ADRTROIS.active.matricule + ADRTROIS.active.key
-    assert identifier["type"]["coding"][0]["code"] == "INS-NIR"
+    assert "identifier" not in patient
+    assert ADRTROIS.active.matricule not in response.text
     assert patient["gender"] == "female"
     assert patient["birthDate"] == ADRTROIS.birth_date
+
+
+def fhir_patient(bundle: dict[str, Any]) -> dict[str, Any]:
+    """The Patient of a searchset Bundle (a RECUP identity)."""
+    assert (bundle["resourceType"], bundle["type"]) == ("Bundle", "searchset")
+    (patient,) = [e["resource"] for e in bundle["entry"] if e["search"]["mode"] == "match"]
+    assert patient["resourceType"] == "Patient"
+    return dict(patient)
 
 
 def test_lunar_birth_date_is_kept_and_reduced_for_fhir(gateway: GatewayServer) -> None:
@@ -250,7 +257,10 @@ def test_lunar_birth_date_is_kept_and_reduced_for_fhir(gateway: GatewayServer) -
 
     assert_official(answer, lunaire)
     assert answer["sent"]["birth_date"] == answer["identity"]["birth_date"] == "1950-00-00"
-    assert checked(fhir, SEARCH, 200, FHIR_JSON)["birthDate"] == "1950"  # FHIR partial date
+    patient = fhir_patient(checked(fhir, SEARCH, 200, FHIR_JSON))
+    assert patient["birthDate"] == "1950"  # FHIR partial date
+    lunar = [e["valueString"] for e in patient["extension"] if e["url"].endswith("lunar-date")]
+    assert lunar == ["1950-00-00"]  # the INS form, in FR Core's lunar-date extension
 
 
 def test_key_failing_the_97_rule_is_returned_but_flagged(gateway: GatewayServer) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -268,33 +269,32 @@ def test_doubtful_or_fictitious_identity_is_never_sent(
 
 
 def test_fhir_patient_follows_fr_core_patient_ins(gateway: GatewayServer) -> None:
-    lunaire = next(p for p in PERSONAS if p.birth_name == "LUNAIRE")
+    """A RECUP identity over HTTP: the Patient FR Core allows, without INS (docs/fhir.md).
 
-    response = gateway.post(
-        "/v1/ins/search", lunaire.traits(), headers={"Accept": "application/fhir+json"}
-    )
+    Until the application can attest an identity document (issue 16), no live answer is
+    QUAL: the INS itself is tested on QUAL answers in tests/unit/test_fhir.py.
+    """
+    lunaire = _persona("LUNAIRE")
+
+    response = gateway.post("/v1/ins/search", lunaire.traits(), headers=FHIR)
 
     assert response.headers["Content-Type"].startswith("application/fhir+json")
-    patient = response.json()
-    assert patient["resourceType"] == "Patient"
-    (identifier,) = patient["identifier"]
-    assert identifier == {
-        "use": "official",
-        "type": identifier["type"],
-        "system": "urn:oid:1.2.250.1.213.1.4.8",
-        "value": "250999935012394",
-    }
-    assert identifier["type"]["coding"][0]["code"] == "INS-NIR"
+    assert response.headers["X-INS-Status"] == "RECUP"
+    patient, outcome = _searchset(response.json())
+    assert patient is not None
+    assert "identifier" not in patient
+    assert patient["meta"]["profile"] == [f"{FR_CORE}/fr-core-patient"]
+    assert _reliability(patient)["identityStatus"] == "RECUP"
     (name,) = patient["name"]
     assert (name["use"], name["family"], name["given"]) == ("official", "LUNAIRE", ["MARIE"])
     assert [e["valueString"] for e in name["extension"]] == [" ".join(lunaire.first_names)]
-    assert patient["meta"]["profile"] == [
-        "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-patient-ins"
-    ]
     assert patient["gender"] == "female"
-    assert patient["birthDate"] == "1950"  # lunar 1950-00-00: FHIR partial date
+    assert patient["birthDate"] == "1950"  # lunar 1950-00-00: FHIR partial date...
+    lunar = next(e for e in patient["extension"] if e["url"] == f"{FR_CORE}/fr-core-lunar-date")
+    assert lunar["valueString"] == "1950-00-00"  # ...and its INS form in FR Core's extension
     birth_place = next(e for e in patient["extension"] if e["url"].endswith("patient-birthPlace"))
     assert birth_place["valueAddress"]["extension"][0]["valueCoding"]["code"] == "99350"
+    assert outcome[0]["details"]["text"] == "RECUP"
 
 
 FR_CORE = "https://hl7.fr/ig/fhir/core/StructureDefinition"
@@ -305,38 +305,50 @@ def _persona(birth_name: str) -> Expected:
     return next(p for p in PERSONAS if p.birth_name == birth_name)
 
 
-def test_fhir_nia_is_temp_and_former_ins_are_old(gateway: GatewayServer) -> None:
-    """FR Core INS slices: INS-NIA use = #temp; a deactivated INS use old (docs/fhir.md)."""
-    provisoire, ecetinsi = _persona("PROVISOIRE"), _persona("ECETINSI")
-
-    nia = gateway.post("/v1/ins/search", provisoire.traits(), headers=FHIR).json()
-    nir = gateway.post("/v1/ins/search", ecetinsi.traits(), headers=FHIR).json()
-
-    assert [(i["use"], i["type"]["coding"][0]["code"]) for i in nia["identifier"]] == [
-        ("temp", "INS-NIA")
-    ]
-    assert [(i["use"], i["value"]) for i in nir["identifier"]] == [
-        ("official", f"{ecetinsi.matricule}{ecetinsi.key}"),
-        *(("old", f"{number}{key}") for number, key in ecetinsi.history),
-    ]
-    (name,) = nir["name"]
-    assert name["given"] == [ecetinsi.first_names[0]]
-    assert name["extension"][0]["valueString"] == " ".join(ecetinsi.first_names)
+def _searchset(bundle: dict[str, Any]) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The Patient (None if none) and the outcome's issues of a FHIR searchset Bundle."""
+    assert (bundle["resourceType"], bundle["type"]) == ("Bundle", "searchset")
+    modes = {e["search"]["mode"]: e["resource"] for e in bundle["entry"]}
+    return modes.get("match"), modes["outcome"]["issue"]
 
 
-def test_fhir_identity_to_check_is_provisional_without_ins(gateway: GatewayServer) -> None:
-    """Traits differing from the official ones: PROV, base profile, no INS (docs/fhir.md)."""
+def _reliability(patient: dict[str, Any]) -> dict[str, str]:
+    (reliability,) = [e for e in patient["extension"] if e["url"].endswith("identity-reliability")]
+    return {p["url"]: p.get("valueCoding", {}).get("code") for p in reliability["extension"]}
+
+
+def test_fhir_recup_identities_carry_no_ins(gateway: GatewayServer) -> None:
+    """FR Core: the INS only for a qualified identity; a RECUP NIA or NIR has none."""
+    for persona in (_persona("PROVISOIRE"), _persona("ECETINSI")):
+        response = gateway.post("/v1/ins/search", persona.traits(), headers=FHIR)
+
+        assert response.headers["X-INS-Status"] == "RECUP"
+        patient, _ = _searchset(response.json())
+        assert patient is not None
+        assert "identifier" not in patient
+        assert persona.matricule
+        assert persona.matricule not in response.text
+        assert all(number not in response.text for number, _ in persona.history)
+        (name,) = patient["name"]
+        assert name["given"] == [persona.first_names[0]]
+        assert name["extension"][0]["valueString"] == " ".join(persona.first_names)
+
+
+def test_fhir_identity_to_check_gives_its_differences_and_no_patient(
+    gateway: GatewayServer,
+) -> None:
+    """Traits differing from the official ones: no Patient, the differences (docs/fhir.md)."""
     tchitchi = _persona("TCHITCHI")
     body = {**tchitchi.traits(), "first_names": ["OLA", *tchitchi.first_names]}
 
     response = gateway.post("/v1/ins/search", body, headers=FHIR)
 
-    assert response.headers["X-INS-Status"] == "found"
-    patient = response.json()
-    assert patient["meta"]["profile"] == [f"{FR_CORE}/fr-core-patient"]
-    assert "identifier" not in patient
-    (reliability,) = [e for e in patient["extension"] if e["url"].endswith("identity-reliability")]
-    codes = {
-        part["url"]: part.get("valueCoding", {}).get("code") for part in reliability["extension"]
-    }
-    assert (codes["identityStatus"], codes["methodCollection"]) == ("PROV", "INSI")
+    assert response.headers["X-INS-Status"] == "CHECK_REQUIRED"
+    patient, issues = _searchset(response.json())
+    assert patient is None
+    assert tchitchi.matricule
+    assert tchitchi.matricule not in response.text
+    assert issues[0]["details"]["text"] == "CHECK_REQUIRED"
+    (first_names,) = [i for i in issues if i["details"]["text"] == "difference: first_names"]
+    assert " ".join(tchitchi.first_names) in first_names["diagnostics"]
+    assert " ".join(["OLA", *tchitchi.first_names]) in first_names["diagnostics"]

@@ -7,10 +7,13 @@ FR Core: each check below cites the FSH line of ``Interop-Sante/hl7.fhir.fr.core
 it comes from, as ``<file>@<commit>:<line>`` (read with the search tool; the
 rules are rewritten here, not copied). The same constants are written out
 here again on purpose, from the FSH, not imported from the code under test.
+The version targeted is FR Core 2.2.0, with the identity reliability model
+(the four RNIV statuses, ``dateInterrogationINSi``, the document codes) from the
+development sources that alone define it (docs/fhir.md, "The reference").
 
-``check_patient`` is called by the unit tests of ``gateway/interfaces/fhir.py``
-and, through ``GatewayServer.post`` and the integration tests asking for
-``application/fhir+json``, on every Patient an integration test receives.
+``check_document`` (and so ``check_patient``) is called by the unit tests of
+``gateway/interfaces/fhir/`` and, through ``GatewayServer.post`` and the fuzz
+test, on every ``application/fhir+json`` answer an integration test receives.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.patient import Patient
 
 FR_CORE = "https://hl7.fr/ig/fhir/core"
@@ -29,6 +34,8 @@ METHOD_CS_FSH = "input/fsh/codesystems/FRCoreCodeSystemIdentityMethodCollection.
 TYPES_CS_FSH = "input/fsh/codesystems/FRCoreCodeSystemv2-0203.fsh@08475511"
 BIRTH_LIST_FSH = "input/fsh/extensions/FRCorePatientBirthName.fsh@51005702"
 INSEE_FSH = "input/fsh/extensions/FRCoreAddressInseeCodeExtension.fsh@14814152"
+EVIDENCE_CS_FSH = "input/fsh/codesystems/FRCoreCodeSystemIdentityModeValidation.fsh@031b4310"
+LUNAR_FSH = "input/fsh/extensions/FRCoreLunarDateExtension.fsh@91007638"
 
 PATIENT_PROFILE = f"{FR_CORE}/StructureDefinition/fr-core-patient"
 INS_PROFILE = f"{FR_CORE}/StructureDefinition/fr-core-patient-ins"
@@ -36,6 +43,11 @@ RELIABILITY_URL = f"{FR_CORE}/StructureDefinition/fr-core-identity-reliability"
 BIRTH_LIST_URL = f"{FR_CORE}/StructureDefinition/fr-core-patient-birth-list-given-name"
 INSEE_URL = f"{FR_CORE}/StructureDefinition/fr-core-address-insee-code"
 BIRTH_PLACE_URL = "http://hl7.org/fhir/StructureDefinition/patient-birthPlace"
+# LUNAR_FSH:2 "Id: fr-core-lunar-date"; :6-7 context Patient; :9 value[x] only string.
+LUNAR_URL = f"{FR_CORE}/StructureDefinition/fr-core-lunar-date"
+# EVIDENCE_CS_FSH:2 "Id: fr-core-cs-mode-validation-identity"; :9-19 its codes.
+EVIDENCE_SYSTEM = f"{FR_CORE}/CodeSystem/fr-core-cs-mode-validation-identity"
+EVIDENCE_CODES = {"CN", "PA", "CS", "eCN", "IN", "AV", "LECV", "AN", "LEP", "CC", "ANCV"}
 # STATUS_CS_FSH:2 "Id: fr-core-cs-identity-status"; :9-12 the four codes.
 STATUS_SYSTEM = f"{FR_CORE}/CodeSystem/fr-core-cs-identity-status"
 STATUS_CODES = {"PROV", "VALI", "RECUP", "QUAL"}
@@ -51,10 +63,11 @@ INS_TYPE_BY_SYSTEM = {
     "urn:oid:1.2.250.1.213.1.4.10": "INS-NIR-TEST",
     "urn:oid:1.2.250.1.213.1.4.11": "INS-NIR-DEMO",
 }
-# INS_PROFILE_FSH:45 INS-NIA use = #temp; :58, :68 TEST and DEMO use = #official; :33 INS-NIR
-# use from FRCoreValueSetPatientIdentifierUseINS (official | old, "old" = a deactivated INS).
-ACTIVE_USE = {"INS-NIR": "official", "INS-NIA": "temp", "INS-NIR-TEST": "official",
-              "INS-NIR-DEMO": "official"}  # fmt: skip
+# INS_PROFILE_FSH:45 INS-NIA use = #temp (fixed: a former NIA too); :58, :68 TEST and DEMO
+# use = #official; :33 INS-NIR use from FRCoreValueSetPatientIdentifierUseINS (official | old,
+# :34 "old" = a deactivated INS).
+USES = {"INS-NIR": ("official", "old"), "INS-NIA": ("temp",), "INS-NIR-TEST": ("official",),
+        "INS-NIR-DEMO": ("official",)}  # fmt: skip
 _FHIR_DATE = re.compile(r"[0-9]{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?)?")
 
 
@@ -74,6 +87,7 @@ def check_patient(resource: dict[str, Any]) -> None:
     check_ins_identifiers(resource)
     check_official_name(resource)
     check_birth_place(resource)
+    check_lunar_date(resource)
     check_claimed_profile(resource)
 
 
@@ -109,12 +123,20 @@ def check_identity_reliability(resource: dict[str, Any]) -> None:
                 f"{RELIABILITY_FSH}:35-36, {METHOD_CS_FSH}:11-16",
                 f"methodCollection is a Coding of fr-core-cs-method-collection, got {coding}",
             )
-        for queried in extensions(reliability, "dateInterrogationINSi"):
-            value = queried.get("valueDate")
+        for name, line in (("dateInterrogationINSi", 41), ("validationDate", 53)):
+            for dated in extensions(reliability, name):
+                value = dated.get("valueDate")
+                _require(
+                    set(dated) == {"url", "valueDate"} and bool(_FHIR_DATE.fullmatch(value or "")),
+                    f"{RELIABILITY_FSH}:{line}",
+                    f"{name}.value[x] only date, got {dated}",
+                )
+        for mode in extensions(reliability, "validationMode"):
+            coding = mode.get("valueCoding", {})
             _require(
-                set(queried) == {"url", "valueDate"} and bool(_FHIR_DATE.fullmatch(value or "")),
-                f"{RELIABILITY_FSH}:41",
-                f"dateInterrogationINSi.value[x] only date, got {queried}",
+                coding.get("system") == EVIDENCE_SYSTEM and coding.get("code") in EVIDENCE_CODES,
+                f"{RELIABILITY_FSH}:56-57, {EVIDENCE_CS_FSH}:9-19",
+                f"validationMode is a Coding of fr-core-cs-mode-validation-identity, got {coding}",
             )
 
 
@@ -136,16 +158,16 @@ def check_ins_identifiers(resource: dict[str, Any]) -> None:
         _require(bool(identifier.get("value")), f"{INS_PROFILE_FSH}:40/53/64/74", "value 1..")
         use = identifier.get("use")
         _require(
-            use in (ACTIVE_USE[expected], "old"),
+            use in USES[expected],
             f"{INS_PROFILE_FSH}:33/45/58/68",
-            f"an {expected} identifier has use {ACTIVE_USE[expected]} (or old), got {use}",
+            f"an {expected} identifier has use {' or '.join(USES[expected])}, got {use}",
         )
-        if use != "old":
+        if use == "official":
             active.append(identifier)
     _require(
         len(active) <= 1,
         f"{INS_PROFILE_FSH}:33-34 (old = a deactivated INS), fr-core-2",
-        f"one active INS, the others use old; got {len(active)} active",
+        f"one official INS, the others use old (NIR) or temp (NIA); got {len(active)}",
     )
 
 
@@ -184,12 +206,23 @@ def check_birth_place(resource: dict[str, Any]) -> None:
         )
 
 
+def check_lunar_date(resource: dict[str, Any]) -> None:
+    """LUNAR_FSH:6-7 on Patient, :9 a string; it holds the INS form of the birth date."""
+    for lunar in extensions(resource, LUNAR_URL):
+        value = lunar.get("valueString")
+        _require(
+            set(lunar) == {"url", "valueString"} and isinstance(value, str),
+            f"{LUNAR_FSH}:9",
+            f"fr-core-lunar-date.value[x] only string, got {lunar}",
+        )
+
+
 def claimed(resource: dict[str, Any]) -> list[str]:
     return list(resource.get("meta", {}).get("profile", []))
 
 
 def check_claimed_profile(resource: dict[str, Any]) -> None:
-    """A resource claims fr-core-patient-ins only if it is one; an unchecked identity does not."""
+    """A resource claims fr-core-patient-ins only if it is one, and only a QUAL identity does."""
     profiles = claimed(resource)
     _require(
         set(profiles) <= {PATIENT_PROFILE, INS_PROFILE},
@@ -200,14 +233,14 @@ def check_claimed_profile(resource: dict[str, Any]) -> None:
     if INS_PROFILE in profiles:
         check_ins_profile(resource)
         _require(
-            status in ("RECUP", "QUAL"),
-            f"{STATUS_CS_FSH}:11-12 (issue 8, point 7)",
-            f"fr-core-patient-ins is claimed only for a RECUP/QUAL identity, got {status}",
+            status == "QUAL",
+            f"{INS_PROFILE_FSH}:5, {STATUS_CS_FSH}:12",
+            f"fr-core-patient-ins (the INS) is for a qualified (QUAL) identity, got {status}",
         )
-    if status not in ("RECUP", "QUAL"):
+    if status != "QUAL":
         _require(
             not ins_identifiers(resource),
-            f"{INS_PROFILE_FSH}:5 (INS only carried for a checked identity)",
+            f"{INS_PROFILE_FSH}:5 (INS only carried for a qualified identity)",
             f"a {status} identity carries no INS identifier",
         )
 
@@ -232,3 +265,45 @@ def check_ins_profile(resource: dict[str, Any]) -> None:
     )
     _require(bool(resource.get("birthDate")), f"{where}:80", "birthDate 1..")
     _require(len(official_names(resource)) == 1, f"{where}:82", "name[officialName] 1..1")
+
+
+def check_document(document: Any) -> None:
+    """Any FHIR answer: a Patient as above; a Bundle or OperationOutcome R4-valid, with
+    every Patient it holds checked as above (docs/fhir.md)."""
+    _require(isinstance(document, dict), "FHIR R4", "a JSON object")
+    kind = document.get("resourceType")
+    if kind == "Patient":
+        check_patient(document)
+        return
+    model = {"Bundle": Bundle, "OperationOutcome": OperationOutcome}.get(kind)
+    _require(model is not None, "FHIR R4", f"Patient, Bundle or OperationOutcome, got {kind}")
+    assert model is not None
+    try:
+        model.model_validate(document)
+    except ValueError as error:
+        raise FrCoreViolation(f"FHIR R4 {kind} structure: {error}") from None
+    check_r4_codes(document)
+    for entry in document.get("entry", []):
+        resource = entry.get("resource", {})
+        if resource.get("resourceType") == "Patient":
+            check_patient(resource)
+        else:
+            check_r4_codes(resource)
+
+
+# The R4 required bindings the models do not check (a code's form only): Bundle.type
+# (bundle-type), Bundle.entry.search.mode (search-entry-mode), OperationOutcome.issue.severity.
+_BUNDLE_TYPES = {"document", "message", "transaction", "transaction-response", "batch",
+                 "batch-response", "history", "searchset", "collection"}  # fmt: skip
+_SEARCH_MODES = {"match", "include", "outcome"}
+_SEVERITIES = {"fatal", "error", "warning", "information"}
+
+
+def check_r4_codes(resource: dict[str, Any]) -> None:
+    """The codes of a Bundle or OperationOutcome come from their R4 value sets."""
+    if resource.get("resourceType") == "Bundle":
+        _require(resource.get("type") in _BUNDLE_TYPES, "R4 Bundle.type", "bundle-type")
+        modes = {e.get("search", {}).get("mode") for e in resource.get("entry", [])}
+        _require(modes <= _SEARCH_MODES, "R4 Bundle.entry.search.mode", f"got {modes}")
+    for issue in resource.get("issue", []):
+        _require(issue.get("severity") in _SEVERITIES, "R4 issue.severity", f"got {issue}")

@@ -32,7 +32,7 @@ from gateway.ins.queries import SEARCH_FIELDS, VERIFY_FIELDS, VITALE_FIELDS, vit
 from gateway.ins.traits import validate_birth_date, validate_birth_place
 from gateway.interfaces.problems import PROBLEMS
 from gateway.mock.personas import PERSONAS, Persona
-from tests.support.fr_core import check_patient
+from tests.support.fr_core import check_document
 
 OPENAPI = Path(interfaces.__file__).with_name("openapi.json")  # served as is by gateway/app.py
 DOCUMENT_URI = "urn:insi-gateway:openapi"
@@ -519,7 +519,7 @@ def test_tchitchi_example_is_found_at_the_second_attempt() -> None:
     assert [a["code"] for a in example["attempts"]] == ["01", "00"]
 
 
-def test_fhir_example_is_the_json_example_as_a_patient() -> None:
+def test_fhir_qual_example_is_the_json_example_as_a_patient_carrying_its_ins() -> None:
     found = _at("/components/examples/SearchFoundAdrtrois")["value"]
     patient = _at("/components/examples/FhirPatientAdrtrois")["value"]
     (identifier,) = patient["identifier"]
@@ -528,4 +528,31 @@ def test_fhir_example_is_the_json_example_as_a_patient() -> None:
     assert identifier["type"]["coding"][0]["code"] == "INS-NIR"
     assert patient["name"][0]["family"] == found["identity"]["birth_name"]
     assert patient["birthDate"] == found["identity"]["birth_date"]
-    check_patient(patient)  # R4 structure and FR Core (docs/fhir.md)
+    (reliability,) = patient["extension"][:1]
+    parts = {part["url"]: part for part in reliability["extension"]}
+    assert parts["identityStatus"]["valueCoding"]["code"] == "QUAL"
+    assert parts["validationMode"]["valueCoding"]["code"] == "PA"
+    check_document(patient)  # R4 structure and FR Core (docs/fhir.md)
+
+
+def test_fhir_recup_example_is_the_json_example_without_its_ins() -> None:
+    found = _at("/components/examples/SearchFoundAdrtrois")["value"]
+    bundle = _at("/components/examples/FhirRecupAdrtrois")["value"]
+    patient, outcome = (entry["resource"] for entry in bundle["entry"])
+    assert found["identity_status"] == "RECUP"
+    assert "identifier" not in patient
+    assert patient["name"][0]["family"] == found["identity"]["birth_name"]
+    assert outcome["issue"][0]["details"]["text"] == "RECUP"
+    check_document(bundle)
+
+
+def test_fhir_check_required_example_gives_the_json_example_differences() -> None:
+    found = _at("/components/examples/SearchFoundTchitchi")["value"]
+    bundle = _at("/components/examples/FhirCheckRequiredTchitchi")["value"]
+    (entry,) = bundle["entry"]
+    issues = entry["resource"]["issue"]
+    assert found["identity_status"] == issues[0]["details"]["text"] == "CHECK_REQUIRED"
+    assert [i["details"]["text"] for i in issues[1:]] == [
+        f"difference: {d['field']}" for d in found["differences"]
+    ]
+    check_document(bundle)
