@@ -133,6 +133,16 @@ def test_statuses_agree_on_json_soap_fhir_and_batch(
     (item,) = gateway.post("/v1/ins/verify", [body]).json()["results"]
     assert item["identity_status"] == expected, case
 
+    fhir = gateway.post("/v1/ins/verify", body, headers={"Accept": "application/fhir+json"})
+    assert fhir.headers["X-INS-Status"] == expected, case
+    resource = fhir.json()
+    if expected == "QUAL":  # the only status under which FR Core lets the INS travel
+        assert resource["resourceType"] == "Patient"
+        assert any(i["value"] == ADRUN.matricule + ADRUN.key for i in resource["identifier"])
+    else:
+        assert resource["resourceType"] == "Bundle"
+        assert ADRUN.matricule not in json.dumps(resource)
+
 
 @pytest.fixture(scope="module")
 def jobs_gateway(
