@@ -3,8 +3,9 @@
 Every layer converts what its libraries raise (lxml, requests, zeep, signxml,
 cryptography) into one of these at its own boundary, so the interfaces only
 ever see this tree. :mod:`gateway.interfaces.problems` maps each class to an
-HTTP status and problem type (and later a SOAP fault) in one table; a test
-checks that every class below has its entry.
+HTTP status, a problem type and a SOAP fault code in one table; a test checks
+that every class below has its entry, and another that this drawing is the
+tree the classes make (``tests/unit/test_exception_tree.py``).
 
 Errors carry data as attributes (never secrets, never identity traits in
 clear) and inherit from a builtin where callers may reasonably catch that.
@@ -30,7 +31,9 @@ clear) and inherit from a builtin where callers may reasonably catch that.
     │   ├── AssertionUserMismatch               NameID differs from X-User-Id
     │   └── AssertionWrapped                    several assertions, or the signature covers another
     ├── RateLimited                             over the application's request rate
-    │   └── ConcurrencyExceeded                 over its concurrent requests
+    │   ├── ConcurrencyExceeded                 over its concurrent requests
+    │   ├── AuthenticationThrottled             too many failed authentications from an address
+    │   └── SubmissionsBusy                     this process reads as many job submissions as it may
     ├── ConfigurationError                      settings unusable (startup only)
     │   └── CredentialError                     certificate / key unusable
     ├── SigningError                            the VIHF could not be signed

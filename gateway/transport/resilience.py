@@ -111,7 +111,7 @@ class ResilientTransport:
             return response
         except (UpstreamTimeout, UpstreamUnavailable):
             raise
-        except BaseException:
+        except Exception:
             failed = False  # it answered (e.g. oversized): reachable
             raise
         finally:

@@ -16,16 +16,21 @@ from __future__ import annotations
 import http.cookiejar
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
-from gateway.exceptions import UpstreamBadResponse, UpstreamTimeout, UpstreamUnavailable
+from gateway.exceptions import (
+    GatewayError,
+    UpstreamBadResponse,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from gateway.pki.credentials import Credential
 from gateway.transport.tls import client_context
 
@@ -131,26 +136,8 @@ class MutualTlsTransport:
                     content=content,
                     elapsed=time.perf_counter() - started,
                 )
-        except requests.exceptions.ConnectTimeout:
-            raise UpstreamUnavailable(
-                "connection to the teleservice timed out", nothing_sent=True
-            ) from None
-        except (requests.exceptions.ReadTimeout, TimeoutError):
-            raise UpstreamTimeout("the teleservice did not answer in time") from None
-        except requests.exceptions.SSLError as exc:
-            # Only a refused certificate is surely a handshake failure; other TLS errors
-            # (a corrupted record, say) may come after the request went: not retried.
-            refused = _caused_by(exc, ssl.SSLCertVerificationError)
-            reason = (
-                "TLS handshake failed: the teleservice's certificate was refused"
-                if refused
-                else "TLS error with the teleservice"
-            )
-            raise UpstreamUnavailable(reason, nothing_sent=refused) from None
-        except requests.exceptions.RequestException as exc:
-            raise UpstreamUnavailable(
-                f"teleservice unreachable ({type(exc).__name__})", nothing_sent=_never_sent(exc)
-            ) from None
+        except (requests.exceptions.RequestException, TimeoutError) as exc:
+            raise upstream_error(exc) from None
 
     def _timeouts(self, time_left: float | None) -> tuple[float, float]:
         if time_left is None:
@@ -174,6 +161,52 @@ class MutualTlsTransport:
 
     def close(self) -> None:
         self._session.close()
+
+
+def _connect_timeout(exc: BaseException) -> GatewayError:
+    return UpstreamUnavailable("connection to the teleservice timed out", nothing_sent=True)
+
+
+def _read_timeout(exc: BaseException) -> GatewayError:
+    return UpstreamTimeout("the teleservice did not answer in time")
+
+
+def _tls_error(exc: BaseException) -> GatewayError:
+    """Only a refused certificate is surely a handshake failure; other TLS errors (a
+    corrupted record, say) may come after the request went: not retried."""
+    refused = _caused_by(exc, ssl.SSLCertVerificationError)
+    reason = (
+        "TLS handshake failed: the teleservice's certificate was refused"
+        if refused
+        else "TLS error with the teleservice"
+    )
+    return UpstreamUnavailable(reason, nothing_sent=refused)
+
+
+def _unreachable(exc: BaseException) -> GatewayError:
+    return UpstreamUnavailable(
+        f"teleservice unreachable ({type(exc).__name__})", nothing_sent=_never_sent(exc)
+    )
+
+
+# What requests (and the socket layer) raise, mapped to our tree: the first entry the
+# error is an instance of wins, so the more specific classes come first.
+Translate = Callable[[BaseException], GatewayError]
+ERROR_MAP: Final[tuple[tuple[type[BaseException], Translate], ...]] = (
+    (requests.exceptions.ConnectTimeout, _connect_timeout),
+    (requests.exceptions.ReadTimeout, _read_timeout),
+    (TimeoutError, _read_timeout),
+    (requests.exceptions.SSLError, _tls_error),
+    (requests.exceptions.RequestException, _unreachable),
+)
+
+
+def upstream_error(exc: BaseException) -> GatewayError:
+    """The gateway error for what the HTTP layer raised (:data:`ERROR_MAP`)."""
+    for kind, build in ERROR_MAP:
+        if isinstance(exc, kind):
+            return build(exc)
+    return _unreachable(exc)
 
 
 def _never_sent(error: BaseException) -> bool:
