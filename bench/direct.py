@@ -32,6 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from gateway.ids import new_message_id  # noqa: E402
 from gateway.ins.queries import search_query  # noqa: E402
 from gateway.ins.strategy import FirstNameStrategy, attempts  # noqa: E402
 from gateway.models import (  # noqa: E402
@@ -47,7 +48,6 @@ from gateway.protocol.bodies import traits_search_body  # noqa: E402
 from gateway.protocol.headers import build_headers  # noqa: E402
 from gateway.protocol.signing import VihfSigner, security_header  # noqa: E402
 from gateway.protocol.vihf import build_assertion  # noqa: E402
-from gateway.service import new_message_id  # noqa: E402
 from gateway.transport.client import InsiClient  # noqa: E402
 from gateway.transport.transports import MutualTlsTransport  # noqa: E402
 

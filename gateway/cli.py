@@ -144,11 +144,11 @@ def _dev_pki(args: argparse.Namespace) -> int:
 
 def _search(args: argparse.Namespace) -> int:
     from gateway.app import build_runtime
+    from gateway.ids import new_message_id
     from gateway.ins.queries import search_query
     from gateway.interfaces.answers import search_answer_json
     from gateway.logs import configure
     from gateway.models import CallContext
-    from gateway.service import new_message_id
     from gateway.settings import Settings
 
     request_id = str(uuid.uuid4())

@@ -55,3 +55,8 @@ def random_uuid() -> uuid.UUID:
 def random_hex(nbytes: int) -> str:
     """``nbytes`` random bytes in hex, as ``secrets.token_hex(nbytes)``."""
     return _pool.take(nbytes).hex()
+
+
+def new_message_id() -> str:
+    """A ``wsa:MessageID``: ``uuid:<uuid4>``."""
+    return f"uuid:{random_uuid()}"

@@ -19,8 +19,9 @@ from datetime import UTC, datetime
 
 from lxml import etree
 
-from gateway import ids, logs
+from gateway import logs
 from gateway.exceptions import ConfigurationError, GatewayError
+from gateway.ids import new_message_id
 from gateway.ins.matricule import key_matches
 from gateway.ins.strategy import FirstNameStrategy, attempts, refinement
 from gateway.ins.verdicts import (
@@ -53,11 +54,6 @@ from gateway.trail import Trail, involved, upstream_outcome
 from gateway.transport.client import InsiClient
 
 log = logging.getLogger("gateway.service")
-
-
-def new_message_id() -> str:
-    """A ``wsa:MessageID``: ``uuid:<uuid4>``."""
-    return f"uuid:{ids.random_uuid()}"
 
 
 def utc_now() -> datetime:

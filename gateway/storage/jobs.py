@@ -20,8 +20,8 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy import Connection, case, delete, func, insert, or_, select, update
 
+from gateway.ids import new_message_id
 from gateway.jobs import ClaimedRow, JobStatus, NewRow, StoredResult
-from gateway.service import new_message_id
 from gateway.storage.database import Database
 from gateway.storage.schema import UtcDateTime
 
