@@ -2,7 +2,7 @@
 
 ``wsdl/`` stays the one source of the gateway's WSDL and XSDs in the
 repository; a wheel (or ``pip install .``) carries it as the data package
-``gateway.wsdl``, where :mod:`gateway.transport.client` finds it at run time.
+``gateway.wsdl``, where :mod:`gateway.upstream.client` finds it at run time.
 Everything else is declared in ``setup.cfg``.
 """
 

@@ -48,8 +48,8 @@ from gateway.protocol.bodies import traits_search_body  # noqa: E402
 from gateway.protocol.headers import build_headers  # noqa: E402
 from gateway.protocol.signing import VihfSigner, security_header  # noqa: E402
 from gateway.protocol.vihf import build_assertion  # noqa: E402
-from gateway.transport.client import InsiClient  # noqa: E402
 from gateway.transport.transports import MutualTlsTransport  # noqa: E402
+from gateway.upstream.client import InsiClient  # noqa: E402
 
 PATIENT = {
     "birth_name": "ADRTROIS",

@@ -29,11 +29,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from gateway.audit.trail import Trail
 from gateway.models import CallContext, CertificateMode, Operation
 from gateway.storage.audit import AuditJournal
 from gateway.storage.database import Database, default_sqlite_url
 from gateway.storage.group_commit import GroupCommitJournal
-from gateway.trail import Trail
 
 MATRICULE = "297022A020778"
 

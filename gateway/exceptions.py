@@ -2,7 +2,7 @@
 
 Every layer converts what its libraries raise (lxml, requests, zeep, signxml,
 cryptography) into one of these at its own boundary, so the interfaces only
-ever see this tree. :mod:`gateway.interfaces.problems` maps each class to an
+ever see this tree. :mod:`gateway.render.problems` maps each class to an
 HTTP status, a problem type and a SOAP fault code in one table; a test checks
 that every class below has its entry, and another that this drawing is the
 tree the classes make (``tests/unit/test_exception_tree.py``).
@@ -52,9 +52,18 @@ clear) and inherit from a builtin where callers may reasonably catch that.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+
+def slug_of(error: BaseException) -> str:
+    """The stable problem slug of any error: its class's, ``internal-error`` if not ours."""
+    return error.slug if isinstance(error, GatewayError) else GatewayError.slug
+
 
 class GatewayError(Exception):
     """Root of every error the gateway raises on purpose."""
+
+    slug: ClassVar[str] = "internal-error"
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -63,6 +72,8 @@ class GatewayError(Exception):
 
 class InvalidInput(GatewayError, ValueError):
     """A request field is missing or wrong; ``field`` names it, ``reason`` says why."""
+
+    slug: ClassVar[str] = "invalid-input"
 
     def __init__(self, field: str, reason: str) -> None:
         super().__init__(f"{field}: {reason}")
@@ -73,6 +84,8 @@ class InvalidInput(GatewayError, ValueError):
 class MalformedRequest(InvalidInput):
     """The request body could not be read as the expected format at all."""
 
+    slug: ClassVar[str] = "malformed-request"
+
     def __init__(self, reason: str) -> None:
         super().__init__("body", reason)
 
@@ -80,9 +93,13 @@ class MalformedRequest(InvalidInput):
 class SoapVersionMismatch(MalformedRequest):
     """A local SOAP request whose envelope is not of the endpoint's SOAP version."""
 
+    slug: ClassVar[str] = "soap-version-mismatch"
+
 
 class SoapHeaderNotUnderstood(MalformedRequest):
     """A local SOAP request with ``mustUnderstand`` header blocks; ``headers``: their names."""
+
+    slug: ClassVar[str] = "soap-must-understand"
 
     def __init__(self, headers: tuple[str, ...]) -> None:
         names = ", ".join(headers)
@@ -97,6 +114,8 @@ class IdentityNotEligible(GatewayError):
     identity: the application must resolve the doubt first.
     """
 
+    slug: ClassVar[str] = "identity-not-eligible"
+
     def __init__(self, flags: tuple[str, ...]) -> None:
         super().__init__(
             f"identity flagged {', '.join(flags)}: the teleservice must not be called for it"
@@ -107,9 +126,13 @@ class IdentityNotEligible(GatewayError):
 class AuthenticationFailed(GatewayError, PermissionError):
     """The caller did not present a valid API key."""
 
+    slug: ClassVar[str] = "unauthorized"
+
 
 class OperationForbidden(GatewayError, PermissionError):
     """The calling application is not allowed this operation."""
+
+    slug: ClassVar[str] = "forbidden"
 
     def __init__(self, app: str, operation: str) -> None:
         super().__init__(f"application {app!r} is not allowed the operation {operation!r}")
@@ -119,6 +142,8 @@ class OperationForbidden(GatewayError, PermissionError):
 
 class ModeForbidden(OperationForbidden):
     """The application is not allowed this mode: ``mode`` is ``cpx`` or ``certificate``."""
+
+    slug: ClassVar[str] = "mode-forbidden"
 
     def __init__(self, app: str, mode: str) -> None:
         super().__init__(app, mode)
@@ -134,6 +159,8 @@ class AssertionRefused(GatewayError, PermissionError):
     message says why without quoting the assertion.
     """
 
+    slug: ClassVar[str] = "assertion-refused"
+
     check = "refused"
 
     def __init__(self, reason: str) -> None:
@@ -142,39 +169,49 @@ class AssertionRefused(GatewayError, PermissionError):
 
 
 class AssertionMalformed(AssertionRefused):
+    slug: ClassVar[str] = "assertion-malformed"
     check = "malformed"
 
 
 class AssertionUnsigned(AssertionRefused):
+    slug: ClassVar[str] = "assertion-unsigned"
     check = "unsigned"
 
 
 class AssertionSignatureInvalid(AssertionRefused):
+    slug: ClassVar[str] = "assertion-signature-invalid"
     check = "signature-invalid"
 
 
 class AssertionUntrusted(AssertionRefused):
+    slug: ClassVar[str] = "assertion-untrusted"
     check = "untrusted"
 
 
 class AssertionIssuerMismatch(AssertionRefused):
+    slug: ClassVar[str] = "assertion-issuer-mismatch"
     check = "issuer-mismatch"
 
 
 class AssertionExpired(AssertionRefused):
+    slug: ClassVar[str] = "assertion-expired"
     check = "expired"
 
 
 class AssertionUserMismatch(AssertionRefused):
+    slug: ClassVar[str] = "assertion-user-mismatch"
     check = "user-mismatch"
 
 
 class AssertionWrapped(AssertionRefused):
+    slug: ClassVar[str] = "assertion-wrapped"
     check = "wrapped"
 
 
 class RateLimited(GatewayError):
     """The application is over its request rate; ``retry_after`` is in seconds."""
+
+    slug: ClassVar[str] = "rate-limited"
 
     def __init__(self, app: str, *, retry_after: int) -> None:
         super().__init__(f"application {app!r} is over its request rate")
@@ -185,6 +222,8 @@ class RateLimited(GatewayError):
 class ConcurrencyExceeded(RateLimited):
     """The application already has its maximum of requests in flight."""
 
+    slug: ClassVar[str] = "too-many-concurrent"
+
     def __init__(self, app: str, *, retry_after: int) -> None:
         super().__init__(app, retry_after=retry_after)
         self.message = f"application {app!r} has too many requests in flight"
@@ -193,6 +232,8 @@ class ConcurrencyExceeded(RateLimited):
 
 class AuthenticationThrottled(RateLimited):
     """Too many failed authentications from one client address: refused before any lookup."""
+
+    slug: ClassVar[str] = "too-many-auth-failures"
 
     def __init__(self, *, retry_after: int) -> None:
         super().__init__("-", retry_after=retry_after)
@@ -207,6 +248,8 @@ class SubmissionsBusy(RateLimited):
     once bounds the memory and the write transactions they hold.
     """
 
+    slug: ClassVar[str] = "too-many-submissions"
+
     def __init__(self, app: str, *, retry_after: int) -> None:
         super().__init__(app, retry_after=retry_after)
         self.message = "the gateway is reading as many job submissions as it allows"
@@ -215,6 +258,8 @@ class SubmissionsBusy(RateLimited):
 
 class ConfigurationError(GatewayError):
     """The gateway's configuration is unusable; raised at startup, never per request."""
+
+    slug: ClassVar[str] = "configuration-error"
 
     def __init__(self, setting: str, reason: str) -> None:
         super().__init__(f"{setting}: {reason}")
@@ -225,13 +270,19 @@ class ConfigurationError(GatewayError):
 class CredentialError(ConfigurationError):
     """An establishment certificate, its key or the CA bundle cannot be used."""
 
+    slug: ClassVar[str] = "credential-error"
+
 
 class SigningError(GatewayError):
     """The VIHF assertion could not be signed with the establishment key."""
 
+    slug: ClassVar[str] = "signing-error"
+
 
 class UnknownApp(GatewayError, LookupError):
     """No app of the registry has this name (``name`` is the one asked for)."""
+
+    slug: ClassVar[str] = "unknown-app"
 
     def __init__(self, name: str) -> None:
         super().__init__(f"no app named {name!r}")
@@ -245,6 +296,8 @@ class StorageError(GatewayError):
     parameters (they may hold identity data or key digests).
     """
 
+    slug: ClassVar[str] = "storage-unavailable"
+
 
 class JournalWriteFailed(StorageError):
     """An audit record could not be appended; the call it traces must fail too.
@@ -252,6 +305,8 @@ class JournalWriteFailed(StorageError):
     The gateway never relays a call it could not journal: an untraced INS
     search is worse than a refused one.
     """
+
+    slug: ClassVar[str] = "audit-unavailable"
 
 
 class QuotaUnavailable(StorageError):
@@ -261,6 +316,8 @@ class QuotaUnavailable(StorageError):
     application is within its rate, and letting calls through unchecked could
     multiply its quota by the number of workers. ``retry_after`` is in seconds.
     """
+
+    slug: ClassVar[str] = "quota-unavailable"
 
     def __init__(self, message: str, *, retry_after: int = 1) -> None:
         super().__init__(message)
@@ -274,9 +331,13 @@ class XmlRejected(GatewayError, ValueError):
     answer becomes :class:`UpstreamBadResponse`, a local SOAP request a client fault).
     """
 
+    slug: ClassVar[str] = "xml-rejected"
+
 
 class UpstreamError(GatewayError):
     """Something went wrong between the gateway and the teleservice."""
+
+    slug: ClassVar[str] = "upstream-error"
 
 
 class UpstreamFault(UpstreamError):
@@ -286,6 +347,8 @@ class UpstreamFault(UpstreamError):
     (e.g. ``soap:Sender``, ``siram_100``); ``error_code``, ``severity`` and
     ``error_message_id`` come from the ``siram:Erreur`` detail (e.g. ``DESIR_560``).
     """
+
+    slug: ClassVar[str] = "upstream-fault"
 
     def __init__(
         self,
@@ -309,6 +372,8 @@ class UpstreamFault(UpstreamError):
 class UpstreamBadResponse(UpstreamError):
     """The teleservice answered something that is neither a result nor a fault."""
 
+    slug: ClassVar[str] = "upstream-bad-response"
+
     def __init__(self, reason: str, *, http_status: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
@@ -322,6 +387,8 @@ class UpstreamUnavailable(UpstreamError, ConnectionError):
     or TLS handshake failed): only then may it be retried safely.
     """
 
+    slug: ClassVar[str] = "upstream-unavailable"
+
     def __init__(self, message: str, *, nothing_sent: bool = False) -> None:
         super().__init__(message)
         self.nothing_sent = nothing_sent
@@ -329,6 +396,8 @@ class UpstreamUnavailable(UpstreamError, ConnectionError):
 
 class UpstreamBusy(UpstreamUnavailable):
     """No slot toward the teleservice freed up in time; ``retry_after`` is in seconds."""
+
+    slug: ClassVar[str] = "upstream-busy"
 
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message, nothing_sent=True)
@@ -340,3 +409,5 @@ class UpstreamTimeout(UpstreamError, TimeoutError):
 
     The outcome is unknown: the request may have been processed upstream.
     """
+
+    slug: ClassVar[str] = "upstream-timeout"

@@ -8,12 +8,15 @@ end to end, because lunar dates (``1980-00-00``) are valid INS birth dates that
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import Final
 
-if TYPE_CHECKING:
-    from gateway.protocol.cpx import CardAssertion
+ACTIVITY_SECTOR: Final = re.compile(r"SA[0-9]{2}")
+"""The form of a TRE_R02 SecteurActivite code (``SA01`` .. ``SA99``): an application's
+VIHF ``secteurActivite``, checked when it is registered and by the mock."""
 
 
 class Operation(enum.StrEnum):
@@ -161,6 +164,20 @@ class VerifyQuery:
 
     ins: Ins
     traits: TraitsQuery
+
+
+@dataclass(frozen=True, slots=True)
+class CardAssertion:
+    """A checked CPx card assertion (:mod:`gateway.protocol.cpx`): the bytes to relay and
+    what the signed part says."""
+
+    relayed: bytes
+    """The received bytes from the root element on (any XML declaration dropped): relayed as is."""
+    assertion_id: str
+    name_id: str
+    issuer: str
+    issued_at: datetime
+    not_on_or_after: datetime | None
 
 
 @dataclass(frozen=True, slots=True)

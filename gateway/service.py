@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from lxml import etree
 
 from gateway import logs
+from gateway.audit.trail import Trail, involved, upstream_outcome
 from gateway.exceptions import ConfigurationError, GatewayError
 from gateway.ids import new_message_id
 from gateway.ins.matricule import key_matches
@@ -50,8 +51,7 @@ from gateway.protocol.headers import build_headers
 from gateway.protocol.signing import VihfSigner, security_header
 from gateway.protocol.vihf import build_assertion
 from gateway.storage.audit import AuditRecord
-from gateway.trail import Trail, involved, upstream_outcome
-from gateway.transport.client import InsiClient
+from gateway.upstream.client import InsiClient
 
 log = logging.getLogger("gateway.service")
 

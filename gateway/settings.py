@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from gateway.admission.proxies import Network, parse_networks
 from gateway.exceptions import ConfigurationError
 from gateway.ins.strategy import FirstNameStrategy
 from gateway.jobs import JobSettings
-from gateway.proxies import Network, parse_networks
 from gateway.transport.breaker import BreakerPolicy
 from gateway.transport.resilience import ResiliencePolicy
 

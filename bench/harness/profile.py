@@ -27,12 +27,12 @@ SPECIFIC: list[tuple[str, tuple[str, ...]]] = [
     ("VIHF signing (signxml + RSA)", ("gateway/protocol/signing.py",)),
     ("VIHF assertion build", ("gateway/protocol/vihf.py",)),
     ("SOAP context headers build", ("gateway/protocol/headers.py",)),
-    ("zeep envelope (create_message + tostring)", ("gateway/transport/client.py:envelope",)),
+    ("zeep envelope (create_message + tostring)", ("gateway/upstream/client.py:envelope",)),
     ("upstream HTTPS call (requests/urllib3/ssl)", ("gateway/transport/transports.py",)),
     (
         "response parsing",
         (
-            "gateway/transport/client.py:parse",
+            "gateway/upstream/client.py:parse",
             "gateway/protocol/results.py",
             "gateway/protocol/xml.py",
         ),
@@ -46,9 +46,9 @@ SPECIFIC: list[tuple[str, tuple[str, ...]]] = [
             "gateway/metrics.py:observe_upstream",
         ),
     ),
-    ("answer JSON", ("gateway/interfaces/answers.py", "gateway/interfaces/fhir.py")),
+    ("answer JSON", ("gateway/render/answers.py", "gateway/interfaces/fhir.py")),
     ("input validation", ("gateway/ins/queries.py", "gateway/ins/traits.py")),
-    ("quotas", ("gateway/quotas.py", "redis/")),
+    ("quotas", ("gateway/admission/quotas.py", "redis/")),
 ]
 GENERIC: list[tuple[str, tuple[str, ...]]] = [
     (
@@ -57,8 +57,8 @@ GENERIC: list[tuple[str, tuple[str, ...]]] = [
             "gateway/interfaces/json_api.py",
             "gateway/service.py",
             "gateway/transport/resilience.py",
-            "gateway/access.py",
-            "gateway/trail.py",
+            "gateway/admission/gatekeeper.py",
+            "gateway/audit/trail.py",
             "gateway/ins/strategy.py",
         ),
     ),

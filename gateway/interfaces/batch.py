@@ -12,9 +12,9 @@ from typing import Any
 from gateway.exceptions import GatewayError, InvalidInput
 from gateway.ids import new_message_id
 from gateway.ins.queries import attested, verify_query
-from gateway.interfaces.answers import verify_answer_json
-from gateway.interfaces.problems import problem_document
 from gateway.models import CallContext
+from gateway.render.answers import verify_answer_json
+from gateway.render.problems import problem_document
 from gateway.service import InsService
 
 MAX_BATCH_ITEMS = 100

@@ -1,7 +1,7 @@
 """The local JSON interface (``/v1``): a thin adapter over :class:`gateway.service.InsService`.
 
 It authenticates, turns JSON into core values, calls the core, and turns
-the answer (or the error, through :mod:`gateway.interfaces.problems`) back
+the answer (or the error, through :mod:`gateway.render.problems`) back
 into JSON. No INS rule lives here.
 """
 
@@ -17,16 +17,17 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from gateway import logs
-from gateway.access import Gatekeeper, presented_key, user_id
+from gateway.admission.gatekeeper import Gatekeeper, presented_key, user_id
 from gateway.exceptions import GatewayError, MalformedRequest
 from gateway.ins.queries import attested, search_query, verify_query, vitale_query
-from gateway.interfaces import fhir, json_input
-from gateway.interfaces.answers import search_answer_json, verify_answer_json
+from gateway.interfaces import fhir
 from gateway.interfaces.batch import verify_batch
 from gateway.interfaces.oversized import drain
-from gateway.interfaces.problems import problem_document, problem_kind
 from gateway.metrics import Metrics
 from gateway.models import CallContext
+from gateway.protocol import json_input
+from gateway.render.answers import search_answer_json, verify_answer_json
+from gateway.render.problems import problem_document, problem_kind
 from gateway.service import InsService
 from gateway.storage.apps import App
 
@@ -65,7 +66,7 @@ def current_app_name() -> str:
 
 
 def _json_payload() -> object:
-    """The body's JSON, strictly (:mod:`gateway.interfaces.json_input`: no duplicate members,
+    """The body's JSON, strictly (:mod:`gateway.protocol.json_input`: no duplicate members,
     no control or bidirectional characters)."""
     if not request.is_json:
         raise MalformedRequest("Content-Type must be application/json")
@@ -199,13 +200,14 @@ def _problem(error: BaseException) -> Response:
 def _http_problem(error: HTTPException) -> Response:
     status = error.code or 500
     app = g.get("app")
-    if app is not None:  # an admitted application's body refused (413): journaled too
+    if app is not None and status == 413:  # an admitted application's body refused: journaled
         _service().trail.refusal(
             error,
             request_id=g.get("request_id", ""),
             operation=g.get("operation"),
             app=app.name,
             user_id=g.get("user_id"),
+            outcome="http-413",
         )
     document = {
         "type": f"urn:insi-gateway:problem:http-{status}",

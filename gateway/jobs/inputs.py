@@ -25,9 +25,9 @@ from typing import IO, Any, TextIO, cast
 from gateway.exceptions import GatewayError, IdentityNotEligible, InvalidInput, MalformedRequest
 from gateway.ins.queries import search_query, verify_query
 from gateway.ins.traits import TRAITS_FIELDS
-from gateway.interfaces import json_input
-from gateway.interfaces.problems import problem_document
 from gateway.models import VerifyQuery
+from gateway.protocol import json_input
+from gateway.render.problems import problem_document
 
 CSV_TYPE = "text/csv"
 JSONL_TYPES = frozenset({"application/x-ndjson", "application/jsonl", "application/json-lines"})

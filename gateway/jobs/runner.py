@@ -30,12 +30,12 @@ from typing import Any
 
 from gateway import exceptions as exc
 from gateway import logs
+from gateway.admission.priority import InteractiveGate
 from gateway.ins.queries import attested
-from gateway.interfaces.answers import verify_answer_json
 from gateway.jobs import ClaimedRow
 from gateway.jobs.inputs import ANSWER_KEYS, RowKind, empty_result, error_result, row_query
-from gateway.jobs.priority import InteractiveGate
 from gateway.models import CallContext, CertificateMode
+from gateway.render.answers import verify_answer_json
 from gateway.service import InsService, VerifyAnswer
 from gateway.storage.jobs import JobStore
 

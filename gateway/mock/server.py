@@ -22,7 +22,7 @@ from gateway.exceptions import ConfigurationError
 from gateway.logs import configure
 from gateway.mock.app import MockApp, create_mock_app
 from gateway.mock.settings import CA_BUNDLE_NAME, AuthMode, MockSettings
-from gateway.serving import run
+from gateway.server.serving import run
 
 SERVER_CERT_NAME = "mock-server.pem"
 SERVER_KEY_NAME = "mock-server.key"

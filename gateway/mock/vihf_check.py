@@ -35,9 +35,9 @@ from lxml import etree
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from gateway import ns
+from gateway.models import ACTIVITY_SECTOR
 from gateway.pki.names import same_dn
 from gateway.protocol.vihf import (
-    ACTIVITY_SECTOR,
     ATTR_ACTIVITY_SECTOR,
     ATTR_BILLING_ID,
     NAME_QUALIFIERS,

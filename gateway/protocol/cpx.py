@@ -49,6 +49,7 @@ from gateway.exceptions import (
     AssertionWrapped,
     XmlRejected,
 )
+from gateway.models import CardAssertion
 from gateway.pki.names import same_dn
 from gateway.protocol.xml import parse_xml
 
@@ -68,19 +69,6 @@ class CardAssertionPolicy:
     ca_bundle: Path
     max_age: timedelta = timedelta(minutes=10)
     clock_skew: timedelta = timedelta(seconds=60)
-
-
-@dataclass(frozen=True, slots=True)
-class CardAssertion:
-    """A checked card assertion: the bytes to relay and what the signed part says."""
-
-    relayed: bytes
-    """The received bytes from the root element on (any XML declaration dropped): relayed as is."""
-    assertion_id: str
-    name_id: str
-    issuer: str
-    issued_at: datetime
-    not_on_or_after: datetime | None
 
 
 def decode_assertion_header(value: str) -> bytes:

@@ -23,7 +23,6 @@ signs it.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -46,8 +45,6 @@ ATTR_ACTIVITY_SECTOR: Final = "secteurActivite"
 ATTR_BILLING_ID: Final = "identifiantFacturation"
 DEFAULT_ACTIVITY_SECTOR: Final = "SA01"
 """TRE_R02 SecteurActivite ``SA01``, *Etablissement public de santé*: a public hospital."""
-ACTIVITY_SECTOR: Final = re.compile(r"SA[0-9]{2}")
-"""The form of a TRE_R02 SecteurActivite code (``SA01`` .. ``SA99``)."""
 
 SIGNATURE_PLACEHOLDER_ID: Final = "placeholder"
 """signxml replaces ``<ds:Signature Id="placeholder"/>`` in place when signing enveloped."""

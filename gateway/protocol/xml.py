@@ -16,7 +16,7 @@ DEFAULT_MAX_BYTES = 1024 * 1024
 DTD_REFUSED = "XML document declares a DTD or entities, which are refused"
 
 
-# Checked at startup (gateway.safety): never huge_tree, never entities or network.
+# Checked at startup (gateway.server.safety): never huge_tree, never entities or network.
 PARSER_OPTIONS = {
     "resolve_entities": False,
     "no_network": True,

@@ -22,8 +22,7 @@ from sqlalchemy import Connection, Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.exceptions import InvalidInput, UnknownApp
-from gateway.models import CertificateMode
-from gateway.protocol.vihf import ACTIVITY_SECTOR
+from gateway.models import ACTIVITY_SECTOR, CertificateMode
 from gateway.storage.database import Database
 from gateway.storage.schema import apps
 

@@ -21,8 +21,8 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, case, delete, func, insert, or_, select, update
 
 from gateway.ids import new_message_id
-from gateway.jobs import ClaimedRow, JobStatus, NewRow, StoredResult
 from gateway.storage.database import Database
+from gateway.storage.job_records import ClaimedRow, JobStatus, NewRow, StoredResult
 from gateway.storage.schema import UtcDateTime
 
 # Job states, then row states (rows are also ``done`` or ``cancelled``).

@@ -26,7 +26,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
-from gateway.jobs.priority import DEFAULT_MAX_WAIT
+from gateway.admission.priority import DEFAULT_MAX_WAIT
 from gateway.pki.devpki import DevPki
 from tests.integration.conftest import GatewayServer, MockServer, start_mock
 from tests.integration.test_jobs import (

@@ -16,8 +16,8 @@ import pytest
 from flask import Flask
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
-from gateway.app import create_app
 from gateway.pki.devpki import DevPki
+from gateway.server.app import create_app
 from tests.integration.conftest import gateway_env
 from tests.paths import ROOT
 from tests.unit.test_openapi_document import DOCUMENT, HTTP_METHODS

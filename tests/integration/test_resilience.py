@@ -1,5 +1,5 @@
 """The teleservice's bad days, against the real servers: the status and problem type each
-failure gets (README, docs/configuration.md, gateway/interfaces/problems.py) and how many
+failure gets (README, docs/configuration.md, gateway/render/problems.py) and how many
 calls reached the teleservice (the mock's request log, which has one line per ``/lps`` call,
 injected failures included).
 

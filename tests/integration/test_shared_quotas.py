@@ -26,9 +26,9 @@ import pytest
 import redis
 import requests
 
+from gateway.admission.shared_quotas import RedisQuotaGate, connect
 from gateway.exceptions import ConcurrencyExceeded
 from gateway.pki.devpki import DevPki
-from gateway.shared_quotas import RedisQuotaGate, connect
 from tests.integration.conftest import (
     GatewayServer,
     MockServer,
@@ -203,7 +203,7 @@ def test_two_replicas_hold_one_concurrency_cap(
 HOLDER = """
 import sys, time
 from dataclasses import dataclass
-from gateway.shared_quotas import RedisQuotaGate, connect
+from gateway.admission.shared_quotas import RedisQuotaGate, connect
 @dataclass
 class App:
     name: str = "dying"
@@ -311,7 +311,7 @@ def test_config_check_warns_when_quotas_are_per_process(
 
 
 def test_batch_call_slots_are_one_sequence_across_processes(redis_prefix: str) -> None:
-    from gateway.app import shared_quotas
+    from gateway.server.app import shared_quotas
     from gateway.settings import Secret, SharedStateSettings
 
     settings = SharedStateSettings(redis_url=Secret(REDIS_URL), redis_prefix=redis_prefix)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.app import Settings, mutual_tls_transports
 from gateway.models import CertificateMode
 from gateway.pki.credentials import load_credential
 from gateway.pki.devpki import DevPki
+from gateway.server.app import Settings, mutual_tls_transports
 from gateway.transport.transports import MutualTlsTransport, UpstreamRequest
 from tests.integration.conftest import gateway_env, start_mock
 

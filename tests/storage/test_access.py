@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from gateway.access import APP_CACHE_SECONDS, Gatekeeper
+from gateway.admission.gatekeeper import APP_CACHE_SECONDS, Gatekeeper
 from gateway.exceptions import AuthenticationFailed, OperationForbidden
 from gateway.models import CertificateMode
 from gateway.storage.apps import AppRegistry

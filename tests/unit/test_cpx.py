@@ -18,7 +18,6 @@ from lxml import etree
 
 from gateway import exceptions as exc
 from gateway import ns
-from gateway.interfaces.problems import problem_kind
 from gateway.pki.cardsigner import sign_card_assertion, subject_dn, unsigned_card_assertion
 from gateway.pki.devcards import CARD_ID, DevCards, generate_dev_cards
 from gateway.pki.devpki import DevPki
@@ -27,6 +26,7 @@ from gateway.protocol.cpx import (
     check_card_assertion,
     decode_assertion_header,
 )
+from gateway.render.problems import problem_kind
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from gateway.gunicorn_config import options
+from gateway.server.gunicorn_config import options
 from tests.paths import ROOT
 
 BASE = ROOT / "deploy" / "kubernetes" / "base"

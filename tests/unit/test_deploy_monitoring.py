@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from gateway.interfaces.problems import PROBLEMS
 from gateway.metrics import Metrics
+from gateway.render.problems import PROBLEMS
 from tests.paths import ROOT
 
 RULES = ROOT / "deploy" / "prometheus" / "insi-gateway-rules.yml"

@@ -17,7 +17,6 @@ from gateway.ins.evidence import identity_evidence
 from gateway.ins.queries import attested, search_query, verify_query, vitale_query
 from gateway.ins.traits import normalise_name, traits_query, validate_birth_place
 from gateway.ins.verdicts import Verdict, judge
-from gateway.interfaces.answers import search_answer_json
 from gateway.models import (
     CallContext,
     IdentityEvidence,
@@ -27,6 +26,7 @@ from gateway.models import (
     ResultCode,
     TraitsQuery,
 )
+from gateway.render.answers import search_answer_json
 from gateway.service import SearchAnswer
 
 NIR = "1.2.250.1.213.1.4.8"

@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from gateway.ins.verdicts import IdentityStatus, Verdict, compare, judge
-from gateway.interfaces.answers import search_answer_json, timestamp, verify_answer_json
 from gateway.models import (
     CallContext,
     Ins,
@@ -24,6 +23,7 @@ from gateway.models import (
     VerifyQuery,
     VitaleQuery,
 )
+from gateway.render.answers import search_answer_json, timestamp, verify_answer_json
 from gateway.service import SearchAnswer, VerifyAnswer
 
 NIR = "1.2.250.1.213.1.4.8"

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from gateway.admission.priority import InteractiveGate
 from gateway.exceptions import (
     ConfigurationError,
     IdentityNotEligible,
@@ -16,7 +17,6 @@ from gateway.exceptions import (
 )
 from gateway.jobs import JobSettings
 from gateway.jobs.inputs import InputRow, RowKind, error_result, parse_submission, row_query
-from gateway.jobs.priority import InteractiveGate
 from gateway.models import VerifyQuery
 
 NIR = "1.2.250.1.213.1.4.8"

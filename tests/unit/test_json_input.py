@@ -7,8 +7,8 @@ import logging
 import pytest
 
 from gateway.exceptions import InvalidInput, MalformedRequest
-from gateway.interfaces import json_input
 from gateway.logs import GunicornJsonFormatter
+from gateway.protocol import json_input
 
 
 def _refusal(text: str) -> InvalidInput:

@@ -30,11 +30,11 @@ from gateway import interfaces
 from gateway.exceptions import InvalidInput
 from gateway.ins.queries import SEARCH_FIELDS, VERIFY_FIELDS, VITALE_FIELDS, vitale_query
 from gateway.ins.traits import validate_birth_date, validate_birth_place
-from gateway.interfaces.problems import PROBLEMS
 from gateway.mock.personas import PERSONAS, Persona
+from gateway.render.problems import PROBLEMS
 from tests.support.fr_core import check_document
 
-OPENAPI = Path(interfaces.__file__).with_name("openapi.json")  # served as is by gateway/app.py
+OPENAPI = Path(interfaces.__file__).with_name("openapi.json")  # served as is (server/app.py)
 DOCUMENT_URI = "urn:insi-gateway:openapi"
 DOCUMENT: dict[str, Any] = json.loads(OPENAPI.read_text(encoding="utf-8"))
 REGISTRY: Registry[Any] = Registry().with_resource(

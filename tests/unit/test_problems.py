@@ -7,7 +7,7 @@ import inspect
 import pytest
 
 from gateway import exceptions
-from gateway.interfaces.problems import PROBLEMS, problem_document, problem_kind
+from gateway.render.problems import PROBLEMS, problem_document, problem_kind
 
 
 def _all_gateway_errors() -> set[type[exceptions.GatewayError]]:

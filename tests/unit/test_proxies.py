@@ -8,8 +8,8 @@ from wsgiref.types import StartResponse, WSGIEnvironment
 import pytest
 from werkzeug.test import Client
 
+from gateway.admission.proxies import TrustedProxies, parse_networks
 from gateway.exceptions import ConfigurationError
-from gateway.proxies import TrustedProxies, parse_networks
 
 FORWARDED = {
     "X-Forwarded-Proto": "https",

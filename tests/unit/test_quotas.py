@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from gateway.admission.quotas import QuotaGate
 from gateway.exceptions import ConcurrencyExceeded, RateLimited
-from gateway.quotas import QuotaGate
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ from lxml import etree
 
 from gateway import ns
 from gateway.exceptions import UpstreamFault
-from gateway.interfaces.answers import ins_json
 from gateway.mock.contract import validate_element
 from gateway.models import Ins, InsResult, OfficialIdentity, ResultCode
 from gateway.protocol.results import parse_response
+from gateway.render.answers import ins_json
 
 RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "recorded"
 NIR, NIA = "1.2.250.1.213.1.4.8", "1.2.250.1.213.1.4.9"

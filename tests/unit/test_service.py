@@ -18,24 +18,24 @@ from lxml import etree
 from sqlalchemy import text
 
 from gateway import ns
+from gateway.audit.trail import Trail
 from gateway.exceptions import (
     JournalWriteFailed,
     UpstreamBadResponse,
     UpstreamFault,
     UpstreamUnavailable,
 )
-from gateway.interfaces.answers import search_answer_json
 from gateway.mock.contract import validate_envelope
 from gateway.models import CallContext, CertificateMode, ResultCode, SoftwareIdentity, TraitsQuery
 from gateway.pki.credentials import load_credential
 from gateway.pki.devpki import DEV_STRUCTURE_ID, DevPki
 from gateway.protocol.signing import VihfSigner
+from gateway.render.answers import search_answer_json
 from gateway.service import InsService
 from gateway.storage.audit import AuditJournal
 from gateway.storage.database import Database
-from gateway.trail import Trail
-from gateway.transport.client import InsiClient
 from gateway.transport.transports import UpstreamRequest, UpstreamResponse
+from gateway.upstream.client import InsiClient
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "upstream"
 QUERY = TraitsQuery("ADRTROIS", ("DOMINIQUE",), "F", "1997-02-26", "2A020")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.serving import DrainingWorker
+from gateway.server.serving import DrainingWorker
 
 
 class _Tmp:

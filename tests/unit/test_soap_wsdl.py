@@ -15,10 +15,8 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.test import Client
 
 from gateway import exceptions
-from gateway.access import Gatekeeper
+from gateway.admission.gatekeeper import Gatekeeper
 from gateway.ins.verdicts import Difference, Verdict
-from gateway.interfaces.answers import search_answer_json, verify_answer_json
-from gateway.interfaces.problems import PROBLEMS, problem_document
 from gateway.interfaces.soap import soap_wsgi_apps
 from gateway.interfaces.soap import types as soap_types
 from gateway.metrics import Metrics
@@ -32,6 +30,8 @@ from gateway.models import (
     VerifyQuery,
 )
 from gateway.protocol.xml import parse_xml
+from gateway.render.answers import search_answer_json, verify_answer_json
+from gateway.render.problems import PROBLEMS, problem_document
 from gateway.service import Attempt, InsService, SearchAnswer, VerifyAnswer
 
 NS = "urn:insi-gateway:soap:v1"

@@ -22,7 +22,7 @@ from gateway.protocol.bodies import traits_search_body
 from gateway.protocol.headers import build_headers
 from gateway.protocol.signing import VihfSigner
 from gateway.protocol.vihf import build_assertion
-from gateway.transport.client import ZEEP_SETTINGS
+from gateway.upstream.client import ZEEP_SETTINGS
 
 WSDL = Path(__file__).resolve().parents[2] / "wsdl" / "insi.wsdl"
 STRICT = ZEEP_SETTINGS  # the gateway's own: strict, no DTD, entities or external documents

@@ -1,6 +1,6 @@
 """FHIR R4 output of the single-identity operations, following FR Core (docs/fhir.md).
 
-Built from the JSON answer (:mod:`gateway.interfaces.answers`), so no mapping
+Built from the JSON answer (:mod:`gateway.render.answers`), so no mapping
 from the core is written twice. By the answer's ``identity_status``:
 
 - ``QUAL``: a FR Core ``Patient`` carrying its INS, claiming ``fr-core-patient-ins``

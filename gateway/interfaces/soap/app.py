@@ -11,7 +11,7 @@ pre-check makes that a second line, and answers our own ``xml-rejected``.)
 
 Faults spyne raises itself (schema validation, wrong verb) are rewritten into
 the gateway's problems, so a client only ever sees the stable slugs of
-:mod:`gateway.interfaces.problems`.
+:mod:`gateway.render.problems`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from spyne import Application
 from spyne.server.wsgi import WsgiApplication, WsgiMethodContext
 
 from gateway import logs
-from gateway.access import Gatekeeper, presented_key, user_id
+from gateway.admission.gatekeeper import Gatekeeper, presented_key, user_id
 from gateway.exceptions import GatewayError, MalformedRequest, XmlRejected
 from gateway.interfaces.oversized import drain
 from gateway.interfaces.soap.envelope import (

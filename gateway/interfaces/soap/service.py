@@ -4,9 +4,9 @@ Each operation turns the spyne request object into a plain mapping with the
 JSON field names, then calls what ``POST /v1/...`` calls: the same
 :mod:`gateway.ins.queries` function (every rule), the same
 :class:`~gateway.service.InsService` method, the same
-:mod:`gateway.interfaces.answers` function. The answer dict is copied into
+:mod:`gateway.render.answers` function. The answer dict is copied into
 the spyne answer type generically. Errors go through the one table of
-:mod:`gateway.interfaces.problems` and become :class:`ProblemFault`.
+:mod:`gateway.render.problems` and become :class:`ProblemFault`.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from typing import Any, Final
 from spyne import ComplexModelBase, Fault, ServiceBase, Unicode, rpc
 
 from gateway import logs
-from gateway.access import Gatekeeper
+from gateway.admission.gatekeeper import Gatekeeper
 from gateway.exceptions import GatewayError
 from gateway.ins.queries import attested, search_query, verify_query, vitale_query
-from gateway.interfaces.answers import search_answer_json, verify_answer_json
-from gateway.interfaces.problems import problem_document, problem_kind
 from gateway.interfaces.soap import types as t
 from gateway.models import CallContext
+from gateway.render.answers import search_answer_json, verify_answer_json
+from gateway.render.problems import problem_document, problem_kind
 from gateway.service import InsService
 from gateway.storage.apps import App
 

@@ -122,7 +122,7 @@ class VerifyRequest(ComplexModel):  # type: ignore[misc]
 
 
 class Ins(ComplexModel):  # type: ignore[misc]
-    """An INS as answered (:func:`gateway.interfaces.answers.ins_json`)."""
+    """An INS as answered (:func:`gateway.render.answers.ins_json`)."""
 
     __namespace__ = NS
     matricule = ALWAYS
@@ -137,7 +137,7 @@ class Ins(ComplexModel):  # type: ignore[misc]
 
 
 class Identity(ComplexModel):  # type: ignore[misc]
-    """The official identity (:func:`gateway.interfaces.answers.identity_json`)."""
+    """The official identity (:func:`gateway.render.answers.identity_json`)."""
 
     __namespace__ = NS
     birth_name = ALWAYS
@@ -193,7 +193,7 @@ class Difference(ComplexModel):  # type: ignore[misc]
 
 
 class SearchAnswer(ComplexModel):  # type: ignore[misc]
-    """The answer of both searches (:func:`gateway.interfaces.answers.search_answer_json`)."""
+    """The answer of both searches (:func:`gateway.render.answers.search_answer_json`)."""
 
     __namespace__ = NS
     status = ALWAYS
@@ -215,7 +215,7 @@ class SearchAnswer(ComplexModel):  # type: ignore[misc]
 
 
 class VerifyAnswer(ComplexModel):  # type: ignore[misc]
-    """The verdict (:func:`gateway.interfaces.answers.verify_answer_json`)."""
+    """The verdict (:func:`gateway.render.answers.verify_answer_json`)."""
 
     __namespace__ = NS
     verdict = ALWAYS
@@ -249,7 +249,7 @@ class UpstreamProblem(ComplexModel):  # type: ignore[misc]
 
 
 class Problem(Fault):  # type: ignore[misc]
-    """The fault detail (:func:`gateway.interfaces.problems.problem_document`), for the WSDL.
+    """The fault detail (:func:`gateway.render.problems.problem_document`), for the WSDL.
 
     Declared only: faults are raised as ``service.ProblemFault`` with this
     element built from the problem document, in this order.

@@ -3,7 +3,7 @@
 :class:`QuotaGate` keeps the counters in the process: exact for a single
 worker process, the setup without ``REDIS_URL``. With several workers or
 replicas each process would grant the whole quota, so ``REDIS_URL`` switches
-to :class:`gateway.shared_quotas.RedisQuotaGate`, the same promise held across
+to :class:`gateway.admission.shared_quotas.RedisQuotaGate`, the same promise held across
 every process (``insi-gateway config check`` warns when it is missing).
 """
 

@@ -23,7 +23,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers.gthread import ThreadWorker
 
-from gateway.lifecycle import DRAINING
+from gateway.server.lifecycle import DRAINING
 
 WsgiApp = Callable[..., Any]
 

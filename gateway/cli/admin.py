@@ -20,7 +20,7 @@ from gateway.storage.database import Database
 
 
 def _storage() -> tuple[Database, AuditJournal]:
-    from gateway.app import open_storage
+    from gateway.server.app import open_storage
 
     return open_storage(StorageSettings.from_env(os.environ))
 

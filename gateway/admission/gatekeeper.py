@@ -14,13 +14,13 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from gateway.cards import CardGate
+from gateway.admission.cards import CardGate
+from gateway.admission.floods import FailureThrottle
+from gateway.admission.priority import InteractiveGate
+from gateway.admission.quotas import Admission, QuotaGate
 from gateway.exceptions import AuthenticationFailed, InvalidInput, OperationForbidden
-from gateway.floods import FailureThrottle
 from gateway.ids import new_message_id
-from gateway.jobs.priority import InteractiveGate
 from gateway.models import CallContext
-from gateway.quotas import Admission, QuotaGate
 from gateway.storage.apps import App, AppRegistry
 
 _USER_ID = re.compile(r"[A-Za-z0-9._@:-]{1,128}")

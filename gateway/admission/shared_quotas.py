@@ -33,10 +33,10 @@ from typing import Any
 import redis
 
 from gateway import logs
+from gateway.admission.quotas import Quota
 from gateway.exceptions import ConcurrencyExceeded, QuotaUnavailable, RateLimited
-from gateway.quotas import Quota
 
-log = logging.getLogger("gateway.quotas")
+log = logging.getLogger("gateway.admission.quotas")
 
 SLOT_LEASE_SECONDS = 15.0  # renewed every third of it while the request runs
 SOCKET_TIMEOUT_SECONDS = 0.5

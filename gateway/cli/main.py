@@ -13,21 +13,22 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from gateway import gunicorn_config, logs
-from gateway.admin import add_commands
+from gateway import logs
+from gateway.cli.admin import add_commands
+from gateway.cli.cards import add_card_commands
 from gateway.exceptions import ConfigurationError, GatewayError
-from gateway.interfaces.problems import problem_document
-from gateway.pki.cards_cli import add_card_commands
+from gateway.render.problems import problem_document
+from gateway.server import gunicorn_config
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from gateway import serving
+    from gateway.server import serving
 
     metrics_dir = serving.metrics_directory(os.environ)  # before prometheus_client is imported
-    from gateway import safety
-    from gateway.app import create_app, load_credentials, open_storage
     from gateway.interfaces import ops
     from gateway.pki.credentials import load_ca_bundle
+    from gateway.server import safety
+    from gateway.server.app import create_app, load_credentials, open_storage
     from gateway.settings import Settings
 
     settings = Settings.from_env(os.environ)  # fail fast, before forking workers
@@ -62,11 +63,11 @@ def _serve(args: argparse.Namespace) -> int:
 def _config_check(args: argparse.Namespace) -> int:
     """The effective configuration, secrets masked; exit 2 on the first problem.
 
-    It builds what a worker builds (:func:`gateway.app.build_runtime`:
+    It builds what a worker builds (:func:`gateway.server.app.build_runtime`:
     credentials, WSDL, signers, storage), so it fails wherever ``serve`` would.
     """
-    from gateway import safety
-    from gateway.app import build_runtime
+    from gateway.server import safety
+    from gateway.server.app import build_runtime
     from gateway.settings import Settings, effective
 
     settings = Settings.from_env(os.environ)
@@ -88,7 +89,7 @@ def check_redis(url: str) -> None:
     """``REDIS_URL`` answers (the quotas fail closed without it)."""
     import redis
 
-    from gateway.shared_quotas import connect
+    from gateway.admission.shared_quotas import connect
 
     try:
         connect(url).ping()
@@ -143,12 +144,12 @@ def _dev_pki(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from gateway.app import build_runtime
     from gateway.ids import new_message_id
     from gateway.ins.queries import search_query
-    from gateway.interfaces.answers import search_answer_json
     from gateway.logs import configure
     from gateway.models import CallContext
+    from gateway.render.answers import search_answer_json
+    from gateway.server.app import build_runtime
     from gateway.settings import Settings
 
     request_id = str(uuid.uuid4())
@@ -311,7 +312,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"insi-gateway: {error.message}", file=sys.stderr)
         return 1
     return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,24 +16,28 @@ from pathlib import Path
 from flask import Flask, Response, current_app, jsonify
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
-from gateway import logs, safety
-from gateway.access import Gatekeeper
-from gateway.anchoring import JournalWatch
-from gateway.cards import CardGate
+from gateway import logs
+from gateway.admission.cards import CardGate
+from gateway.admission.floods import FailureThrottle
+from gateway.admission.gatekeeper import Gatekeeper
+from gateway.admission.priority import InteractiveGate
+from gateway.admission.proxies import TrustedProxies
+from gateway.admission.quotas import Admission, QuotaGate
+from gateway.admission.shared_quotas import RedisQuotaGate, RedisRateSlots, connect
+from gateway.audit.anchoring import JournalWatch
+from gateway.audit.refusals import RefusalAggregator
+from gateway.audit.trail import Trail
 from gateway.exceptions import ConfigurationError, StorageError
-from gateway.floods import FailureThrottle, RefusalAggregator
 from gateway.interfaces import jobs_api, json_api, ops
 from gateway.interfaces.soap import soap_wsgi_apps
-from gateway.jobs.priority import InteractiveGate
 from gateway.jobs.runner import JobRunner
-from gateway.lifecycle import DRAINING
 from gateway.metrics import InFlight, Metrics
 from gateway.models import CertificateMode, SoftwareIdentity
 from gateway.pki.credentials import Credential, load_ca_bundle, load_credential
 from gateway.protocol.cpx import CardAssertionPolicy
 from gateway.protocol.signing import VihfSigner
-from gateway.proxies import TrustedProxies
-from gateway.quotas import Admission, QuotaGate
+from gateway.server import safety
+from gateway.server.lifecycle import DRAINING
 from gateway.service import InsService
 from gateway.settings import (
     CertificateSource,
@@ -42,20 +46,18 @@ from gateway.settings import (
     SigningMode,
     StorageSettings,
 )
-from gateway.shared_quotas import RedisQuotaGate, RedisRateSlots, connect
 from gateway.storage.apps import AppRegistry
 from gateway.storage.audit import AuditJournal
 from gateway.storage.database import Database
 from gateway.storage.group_commit import GroupCommitJournal
 from gateway.storage.jobs import JobStore
-from gateway.trail import Trail
 from gateway.transport.breaker import CircuitState
-from gateway.transport.client import InsiClient
 from gateway.transport.resilience import Resilience, ResilientTransport
 from gateway.transport.transports import MutualTlsTransport, Transport
+from gateway.upstream.client import InsiClient
 
 # Read once at import (in each worker): served as is, never re-read per request.
-OPENAPI = (Path(__file__).resolve().parent / "interfaces" / "openapi.json").read_bytes()
+OPENAPI = (Path(__file__).resolve().parents[1] / "interfaces" / "openapi.json").read_bytes()
 
 
 def _load(source: CertificateSource, setting: str) -> Credential:

@@ -22,7 +22,7 @@ from gateway.pki.credentials import Credential
 from gateway.pki.inspection import EXPIRY_WARNING, inspect
 from gateway.protocol.xml import PARSER_OPTIONS
 from gateway.settings import Settings
-from gateway.transport.client import ZEEP_SETTINGS
+from gateway.upstream.client import ZEEP_SETTINGS
 
 log = logging.getLogger("gateway.startup")
 

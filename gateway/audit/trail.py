@@ -18,12 +18,9 @@ import logging
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from werkzeug.exceptions import RequestEntityTooLarge
-
 from gateway import exceptions as exc
 from gateway import logs
-from gateway.floods import RefusalAggregator
-from gateway.interfaces.problems import problem_kind
+from gateway.audit.refusals import RefusalAggregator
 from gateway.metrics import Metrics
 from gateway.models import CallContext, InsResult, Operation
 from gateway.storage.audit import AuditEntry, AuditRecord
@@ -50,7 +47,7 @@ def upstream_outcome(error: BaseException) -> str:
     """``fault:<code>`` for a teleservice fault, else the error's problem slug."""
     if isinstance(error, exc.UpstreamFault):
         return f"fault:{error.error_code or error.subcode or error.code}"
-    return problem_kind(error).slug
+    return exc.slug_of(error)
 
 
 def involved(result: InsResult) -> tuple[str, ...]:
@@ -144,14 +141,18 @@ class Trail:
         app: str | None,
         user_id: str | None,
         client: str | None = None,
+        outcome: str | None = None,
     ) -> None:
         """Journal a request refused before any call; a journal failure is logged, not raised
         (the caller already gets its refusal).
 
+        ``outcome`` names a refusal of the web layer that is not one of our errors
+        (the JSON interface's ``http-413``); ours are named by their slug.
+
         An unauthenticated refusal (no ``app``) from ``client`` goes through the
         aggregator: the first of an interval is journaled, the others counted.
         """
-        outcome = refusal_outcome(error)
+        outcome = outcome or refusal_outcome(error)
         if outcome is None:
             return
         unauthenticated = app is None and client is not None
@@ -198,9 +199,7 @@ class Trail:
 def refusal_outcome(error: BaseException) -> str | None:
     """The outcome a refusal is journaled with, or None when ``error`` is not a refusal."""
     if isinstance(error, REFUSALS):
-        return problem_kind(error).slug
-    if isinstance(error, RequestEntityTooLarge):  # the body went over the size limit
-        return "http-413"
+        return exc.slug_of(error)
     return None
 
 

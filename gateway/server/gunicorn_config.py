@@ -13,7 +13,7 @@ multiprocess metrics directory); the circuit breaker and the upstream slots
 SIGTERM: a drain of ``drain_seconds`` (``GATEWAY_DRAIN_SECONDS``) where
 ``/readyz`` answers 503 and every request is still served, then the listener
 closes and in-flight requests finish within ``graceful_timeout`` (see
-:class:`gateway.serving.DrainingWorker`); then the process exits. SIGHUP:
+:class:`gateway.server.serving.DrainingWorker`); then the process exits. SIGHUP:
 new workers start (and load the certificates and keys afresh: renewal without
 downtime) while the old ones drain the same way (their ``/readyz`` says 503
 meanwhile: give the readiness probe a failure threshold above 1).
@@ -50,7 +50,7 @@ def options(
     keyfile: str | None = None,
     drain_seconds: float = 5.0,
 ) -> dict[str, Any]:
-    from gateway.serving import draining_worker
+    from gateway.server.serving import draining_worker
 
     return {
         "bind": bind,
@@ -66,7 +66,7 @@ def options(
         "limit_request_line": 8190,
         "limit_request_fields": 100,
         "limit_request_field_size": 8190,
-        # Forwarded headers are GATEWAY_TRUSTED_PROXIES' business (gateway/proxies.py):
+        # Forwarded headers are GATEWAY_TRUSTED_PROXIES' business (gateway/admission/proxies.py):
         # gunicorn's own default believes X-Forwarded-Proto from 127.0.0.1 and ::1.
         "forwarded_allow_ips": "",
         "secure_scheme_headers": {},

@@ -5,7 +5,7 @@ Every ``GATEWAY_AUDIT_ANCHOR_SECONDS`` the worker logs one JSON line
 (shipped off the host) then keeps anchors outside the database, and
 ``insi-gateway audit verify --expect SEQ:HASH`` checks any of them later.
 Every second it writes the aggregated refusal records whose interval ended
-(:class:`gateway.floods.RefusalAggregator`), and all of them at exit.
+(:class:`gateway.audit.refusals.RefusalAggregator`), and all of them at exit.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import threading
 import time
 
 from gateway import logs
+from gateway.audit.trail import Trail
 from gateway.exceptions import StorageError
 from gateway.storage.audit import AuditJournal
-from gateway.trail import Trail
 
 log = logging.getLogger("gateway.audit")
 TICK_SECONDS = 1.0
