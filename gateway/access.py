@@ -29,7 +29,12 @@ APP_CACHE_SECONDS = 2.0
 
 
 def presented_key(authorization: str, api_key_header: str = "") -> str:
-    """The key from ``Authorization: Bearer <key>`` (or an ``X-API-Key`` header)."""
+    """The key from ``Authorization: Bearer <key>``, or the ``X-API-Key`` header given.
+
+    Only the SOAP interface passes ``X-API-Key`` (SOAP toolkits set a header
+    more easily than a scheme); the JSON interface, as its OpenAPI document
+    says, takes ``Authorization: Bearer`` alone.
+    """
     scheme, _, bearer = authorization.partition(" ")
     key = bearer.strip() if scheme.lower() == "bearer" else ""
     return key or api_key_header.strip()
