@@ -8,12 +8,14 @@ audit key's making, and what an installed command's error names.
 
 from __future__ import annotations
 
+import email.message
 import re
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 
-from gateway import cli
+from gateway import cli, docs_reference
 from gateway.mock.settings import DEFAULT_ALLOWED_IDAM
 from tests.paths import ROOT
 
@@ -56,12 +58,28 @@ def test_the_readme_links_each_page_once() -> None:
 
 def test_the_readme_lists_what_scripts_test_installs_as_root() -> None:
     script = (ROOT / "scripts" / "test").read_text()
-    installed = set(re.findall(r"missing\+=\(([^)]+)\)", script))
+    lists = re.findall(r"missing\+=\(([^)]+)\)", script)
+    installed = {name.strip("\"'") for names in lists for name in names.split()}
     assert {"nginx", "prometheus", "xmlsec1"} <= installed
     paragraph = next(p for p in README.split("\n\n") if "./scripts/test` **runs as root" in p)
     for package in installed:
         assert f"`{package}`" in paragraph, package
     assert "pg_ctlcluster" in paragraph
+
+
+def test_the_docs_address_is_the_packages_documentation_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A build for a hospital declares where its docs are published; messages use it."""
+    published = email.message.Message()
+    published["Project-URL"] = "Source, https://example.org/src"
+    published["Project-URL"] = "Documentation, https://example.org/insi-gateway/docs/"
+    monkeypatch.setattr(metadata, "metadata", lambda name: published)
+    assert docs_reference("configuration.md") == (
+        "https://example.org/insi-gateway/docs/configuration.md"
+    )
+    monkeypatch.setattr(metadata, "metadata", lambda name: email.message.Message())
+    assert docs_reference("configuration.md") == "docs/configuration.md of the insi-gateway sources"
 
 
 def test_an_error_names_the_setting_never_a_file_of_the_sources(
