@@ -10,3 +10,23 @@ Packages follow the protocol layers:
 """
 
 __version__ = "0.1.0"
+
+
+def docs_reference(page: str) -> str:
+    """Where a message sends its reader for ``page`` (e.g. ``configuration.md``).
+
+    A wheel carries no ``docs/``: the published documentation's address is the
+    package's ``Project-URL: Documentation`` (``project_urls`` in setup.cfg),
+    which a build for a hospital sets; without it, the page of the sources.
+    """
+    from importlib import metadata
+
+    try:
+        urls = metadata.metadata("insi-gateway").get_all("Project-URL") or []
+    except metadata.PackageNotFoundError:
+        urls = []
+    for entry in urls:
+        label, _, url = entry.partition(",")
+        if label.strip().lower() == "documentation" and url.strip():
+            return f"{url.strip().rstrip('/')}/{page}"
+    return f"docs/{page} of the insi-gateway sources"

@@ -160,8 +160,12 @@ _GUNICORN_ARGS_SHOWN = frozenset(
         "Worker (pid:%s) was sent code %s!",
         "WORKER TIMEOUT (pid:%s)",
         "Parent changed, shutting down: %s",
+        # gateway/server/serving.py's DrainingWorker: numbers of its own.
+        "SIGTERM: draining for %.1f s, then closing the listener",
+        "listener closed; finishing %d connection(s)",
     }
 )
+_PLACEHOLDER = re.compile(r"%(?:\([^)]*\))?[-#0 +]*[0-9*]*(?:\.[0-9*]+)?[diouxXeEfFgGcrsa%]")
 _INVALID_REQUEST = re.compile(
     r"Invalid request from ip=([0-9a-fA-F.:]*): \[?([A-Za-z][A-Za-z /-]{0,60})"
 )
@@ -191,11 +195,20 @@ class GunicornJsonFormatter(JsonFormatter):
         elif record.args and template in _GUNICORN_ARGS_SHOWN:
             event = record.getMessage()
         else:
-            event = template
+            event = _hidden_arguments(template) if record.args else template.replace("%%", "%")
         safe = logging.makeLogRecord(
             {**record.__dict__, "msg": event, "args": None, "fields": fields}
         )
         return super().format(safe)
+
+
+def _hidden_arguments(template: str) -> str:
+    """A template whose arguments are not shown: each placeholder becomes ``…``.
+
+    No raw ``%s`` reaches a log line (a reader would take it for a bug), and
+    nothing a client sent does either.
+    """
+    return _PLACEHOLDER.sub(lambda m: "%" if m.group() == "%%" else "…", template)
 
 
 def configure(level: str) -> None:

@@ -64,7 +64,17 @@ def _apps(args: argparse.Namespace) -> int:
     return 0
 
 
+def new_audit_key() -> str:
+    """A fresh ``GATEWAY_AUDIT_KEY``: 256 random bits, URL-safe (no quoting in an env file)."""
+    import secrets
+
+    return secrets.token_urlsafe(32)
+
+
 def _audit(args: argparse.Namespace) -> int:
+    if args.audit_command == "new-key":  # before the storage: no setting is needed yet
+        print(new_audit_key())
+        return 0
     _, journal = _storage()
     if args.audit_command == "head":
         seq, head_hash = journal.head()
@@ -146,17 +156,18 @@ def add_commands(commands: Any) -> None:
     apps = commands.add_parser("apps", help="the registry of calling applications")
     apps_sub = apps.add_subparsers(dest="apps_command", required=True)
     add = apps_sub.add_parser("add", help="register an application and print its API key once")
-    add.add_argument("name")
+    add.add_argument("name", help="the application's name (journal, metrics, logs)")
     add.add_argument(
         "--operations",
         default="search,search_vitale,verify",
         help=f"comma-separated, among: {', '.join(sorted(OPERATIONS))}",
     )
     add.add_argument("--rate", type=float, default=5.0, help="requests per second")
-    add.add_argument("--burst", type=int, default=10)
-    add.add_argument("--max-concurrent", type=int, default=4)
+    add.add_argument("--burst", type=int, default=10, help="requests at once above the rate")
+    add.add_argument("--max-concurrent", type=int, default=4, help="requests in flight")
     add.add_argument(
         "--cert-mode",
+        help="the establishment certificate of its calls",
         default=CertificateMode.MANU.value,
         choices=[mode.value for mode in CertificateMode],
     )
@@ -191,19 +202,23 @@ def add_commands(commands: Any) -> None:
         help="SEQ:HASH of an anchor kept outside the database: fail unless the journal holds it",
     )
     audit_sub.add_parser("head", help="the last seq and hash (the anchor to keep)")
+    audit_sub.add_parser(
+        "new-key",
+        help="print a new random GATEWAY_AUDIT_KEY (once per deployment; keep it with the backups)",
+    )
     purge = audit_sub.add_parser(
         "purge", help="delete the records older than --before (export them first)"
     )
     purge.add_argument("--before", type=_cutoff, required=True, help="YYYY-MM-DD (UTC) or ISO 8601")
     search = audit_sub.add_parser("search", help="records by matricule (hashed), app, user, time")
-    search.add_argument("--matricule")
-    search.add_argument("--app")
-    search.add_argument("--user")
-    search.add_argument("--limit", type=int, default=1000)
+    search.add_argument("--matricule", help="the matricule (hashed with GATEWAY_AUDIT_KEY)")
+    search.add_argument("--app", help="the calling application's name")
+    search.add_argument("--user", help="the X-User-Id the application gave")
+    search.add_argument("--limit", type=int, default=1000, help="records at most")
     export = audit_sub.add_parser("export", help="records of a time range as CSV or JSON lines")
     export.add_argument("--format", choices=["csv", "jsonl"], default="jsonl")
     export.add_argument("--output", help="file to write (default: stdout)")
     for parser in (search, export):
-        parser.add_argument("--since", type=_moment)
-        parser.add_argument("--until", type=_moment)
+        parser.add_argument("--since", type=_moment, help="ISO 8601 with a timezone")
+        parser.add_argument("--until", type=_moment, help="ISO 8601 with a timezone")
     audit.set_defaults(run=_audit)

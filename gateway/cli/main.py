@@ -1,4 +1,9 @@
-"""``insi-gateway``: the one console command (serve, mock, dev-pki, search)."""
+"""``insi-gateway``: the one console command of the gateway, its mock and their tools.
+
+Every subcommand is registered on :func:`_parser` (some by their own module:
+``admin.py``, ``pki/cards_cli.py``); each shows its defaults in ``--help``
+(:class:`HelpParser`) and says where its settings come from.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +17,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
-from gateway import logs
+from gateway import docs_reference, logs
 from gateway.cli.admin import add_commands
 from gateway.cli.cards import add_card_commands
 from gateway.exceptions import ConfigurationError, GatewayError
@@ -54,6 +60,7 @@ def _serve(args: argparse.Namespace) -> int:
             certfile=args.certfile,
             keyfile=args.keyfile,
             drain_seconds=settings.drain_seconds,
+            pidfile=args.pid_file,
         )
         | {"child_exit": serving.forget_worker(metrics_dir)},
     )
@@ -191,24 +198,67 @@ def _jobs_submit(args: argparse.Namespace) -> int:
 
 NO_CONFIG_HINT = (
     "insi-gateway: no configuration file was read: set the variable in the environment, or"
-    " in a file of NAME=value lines named by GATEWAY_CONFIG_FILE (default var/gateway.env,"
-    " which ./scripts/demo writes); see docs/configuration.md"
+    " in a file of NAME=value lines named by GATEWAY_CONFIG_FILE (default: var/gateway.env"
+    f" of the working directory); every setting: {docs_reference('configuration.md')}"
+)
+SETTINGS_EPILOG = (
+    "Settings come from the environment, then from the file of NAME=value lines named by"
+    " GATEWAY_CONFIG_FILE (default: var/gateway.env of the working directory, when it"
+    f" exists). Every setting: {docs_reference('configuration.md')}"
+)
+DESCRIPTION = (
+    "insi-gateway: the gateway between hospital applications and the INSi teleservice,"
+    " its mock and their tools. 'insi-gateway COMMAND --help' shows a command's options"
+    " and their defaults."
 )
 
 
+class HelpParser(argparse.ArgumentParser):
+    """Every (sub)command's help shows the defaults and where settings come from.
+
+    ``add_subparsers`` builds its subparsers with the parent's class, so a
+    subcommand added later, by any module, gets the same help.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", DefaultsShown)
+        kwargs.setdefault("epilog", SETTINGS_EPILOG)
+        super().__init__(*args, **kwargs)
+
+
+class DefaultsShown(argparse.HelpFormatter):
+    """``(default: X)`` after every option that has one, help text or not."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        shown = action.default not in (None, False, argparse.SUPPRESS)
+        if shown and "%(default)" not in text and action.option_strings:
+            text = f"{text} (default: %(default)s)".strip()
+        return text
+
+    def _format_action(self, action: argparse.Action) -> str:
+        shown = action.default not in (None, False, argparse.SUPPRESS)
+        if action.option_strings and shown and not (action.help or "").strip():
+            action.help = "(default: %(default)s)"  # argparse expands only a help text
+        return super()._format_action(action)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="insi-gateway", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = HelpParser(prog="insi-gateway", description=DESCRIPTION)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the gateway under gunicorn")
-    serve.add_argument("--bind", default="127.0.0.1:8080")
+    serve.add_argument("--bind", default="127.0.0.1:8080", help="the API's HOST:PORT")
     serve.add_argument(
         "--ops-bind",
         metavar="HOST:PORT",
-        help="serve /metrics and /readyz only here, not on --bind (see docs/operations.md)",
+        help="serve /metrics and /readyz only here, not on --bind",
     )
     serve.add_argument(
-        "--workers", type=int, default=gunicorn_config.default_workers(), help="see operations.md"
+        "--workers",
+        type=int,
+        default=gunicorn_config.default_workers(),
+        help="worker processes (one per core)",
     )
     serve.add_argument(
         "--threads", type=int, default=gunicorn_config.DEFAULT_THREADS, help="threads per worker"
@@ -216,13 +266,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--timeout", type=int, default=60, help="gunicorn worker timeout (s)")
     serve.add_argument("--certfile", help="serve HTTPS with this certificate (PEM)")
     serve.add_argument("--keyfile", help="private key of --certfile (PEM)")
+    serve.add_argument(
+        "--pid-file", metavar="FILE", help="write the arbiter's pid there (kill -HUP: reload)"
+    )
     serve.set_defaults(run=_serve)
 
     mock = commands.add_parser("mock", help="run the mock INSi teleservice (HTTPS, mutual TLS)")
-    mock.add_argument("--bind", default="127.0.0.1:8443")
+    mock.add_argument("--bind", default="127.0.0.1:8443", help="HOST:PORT (HTTPS)")
     mock.add_argument("--pki", required=True, help="dev PKI directory (see dev-pki)")
-    mock.add_argument("--workers", type=int, default=1)
-    mock.add_argument("--threads", type=int, default=8)
+    mock.add_argument("--workers", type=int, default=1, help="gunicorn worker processes")
+    mock.add_argument("--threads", type=int, default=8, help="threads per worker")
     mock.set_defaults(run=_mock)
 
     config = commands.add_parser("config", help="the effective configuration")
@@ -250,13 +303,13 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(run=_check_cert)
 
     pki = commands.add_parser("dev-pki", help="generate the development PKI (idempotent)")
-    pki.add_argument("directory")
+    pki.add_argument("directory", help="where to write it (created if needed)")
     pki.set_defaults(run=_dev_pki)
 
     search = commands.add_parser("search", help="one search by identity traits, printed as JSON")
-    search.add_argument("--birth-name", required=True)
-    search.add_argument("--first-names", nargs="+", required=True)
-    search.add_argument("--sex", required=True, choices=["F", "M"])
+    search.add_argument("--birth-name", required=True, help="nom de naissance")
+    search.add_argument("--first-names", nargs="+", required=True, help="prénoms, in order")
+    search.add_argument("--sex", required=True, choices=["F", "M"], help="F or M")
     search.add_argument("--birth-date", required=True, help="YYYY-MM-DD (lunar dates allowed)")
     search.add_argument("--birth-place", help="INSEE COG code")
     search.add_argument("--user", help="the person on whose behalf (VIHF subject, journal)")
@@ -264,9 +317,13 @@ def _parser() -> argparse.ArgumentParser:
     jobs = commands.add_parser("jobs", help="batch verification jobs (client of /v1/jobs)")
     jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)
     submit = jobs_sub.add_parser(
-        "submit", help="submit a CSV or JSON-lines file, follow it, write its results"
+        "submit",
+        help="submit a CSV or JSON-lines file, follow it, write its results",
+        description="Submit a CSV or JSON-lines file as a batch job, follow it, write its"
+        " results (mode 0600). The application's key is read from GATEWAY_APP_KEY (the"
+        " environment or the configuration file), never from the command line.",
     )
-    submit.add_argument("file")
+    submit.add_argument("file", help="patients to verify (.csv or .jsonl)")
     submit.add_argument("--output", required=True, help="results file (.csv or .jsonl)")
     submit.add_argument("--url", default="http://127.0.0.1:8080", help="the gateway's base URL")
     submit.add_argument("--ca-bundle", help="CA bundle verifying an HTTPS gateway")

@@ -50,7 +50,7 @@ def admitted(operation: str) -> Iterator[App]:
     gate: Gatekeeper = current_app.extensions["insi_gatekeeper"]
     headers = request.headers
     app = gate.identify(
-        presented_key(headers.get("Authorization", ""), headers.get("X-API-Key", "")),
+        presented_key(headers.get("Authorization", "")),  # X-API-Key: the SOAP interface's
         request.remote_addr,
     )
     g.app = app

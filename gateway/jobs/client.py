@@ -115,11 +115,17 @@ def _follow(session: requests.Session, url: str, poll: float, err: TextIO) -> di
 
 
 def _save(session: requests.Session, url: str, output: Path) -> None:
-    """Stream the results into ``output`` through a temporary file renamed at the end."""
+    """Stream the results into ``output`` through a temporary file renamed at the end.
+
+    The results are identity data: the file is created 0600 (whatever the umask),
+    before a single byte is written, and a leftover partial file is replaced.
+    """
     accept = "text/csv" if output.suffix.lower() == ".csv" else "application/x-ndjson"
     partial = output.with_name(f".{output.name}.partial")
+    partial.unlink(missing_ok=True)  # O_CREAT would keep an older file's mode
     response = _ok(session.get(url, headers={"Accept": accept}, stream=True, timeout=300))
-    with response, partial.open("wb") as file:
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with response, os.fdopen(descriptor, "wb") as file:
         for chunk in response.iter_content(chunk_size=64 * 1024):
             file.write(chunk)
         file.flush()

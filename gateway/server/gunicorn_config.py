@@ -49,6 +49,7 @@ def options(
     certfile: str | None = None,
     keyfile: str | None = None,
     drain_seconds: float = 5.0,
+    pidfile: str | None = None,
 ) -> dict[str, Any]:
     from gateway.server.serving import draining_worker
 
@@ -75,6 +76,7 @@ def options(
         "certfile": certfile,
         "keyfile": keyfile,
         "proc_name": "insi-gateway",
+        "pidfile": pidfile,  # the arbiter's, for SIGHUP (certificate renewal) and systemd
     }
 
 

@@ -83,6 +83,32 @@ def test_keys_matrix_on_json_and_soap(gateway: GatewayServer) -> None:
             assert "297022A020778" in soap_answer.text
 
 
+
+def test_x_api_key_opens_the_soap_interface_only(gateway: GatewayServer) -> None:
+    """As the OpenAPI document and docs/soap.md say: JSON routes take ``Bearer`` alone."""
+    key = register_app(gateway.env, "soap-only-header")
+    sent = {"X-API-Key": key, "Content-Type": "application/json"}
+    json_answer = gateway.session.post(
+        gateway.base_url + "/v1/ins/search",
+        data=json.dumps(DOMINIQUE).encode(),
+        headers=sent,
+        verify=str(gateway.ca_bundle),
+        timeout=30,
+    )
+    soap_answer = gateway.session.post(
+        gateway.base_url + "/soap",
+        data=SOAP_SEARCH.encode(),
+        headers={"X-API-Key": key, "Content-Type": "text/xml; charset=utf-8"},
+        verify=str(gateway.ca_bundle),
+        timeout=30,
+    )
+
+    assert json_answer.status_code == 401
+    assert problem_type(json_answer) == "unauthorized"
+    assert "Bearer" in json_answer.json()["detail"]
+    assert soap_answer.status_code == 200, soap_answer.text
+    assert "297022A020778" in soap_answer.text
+
 def test_listing_apps_never_shows_keys(gateway: GatewayServer) -> None:
     key = register_app(gateway.env, "listing-check")
 

@@ -134,6 +134,7 @@ def kept(demo: Demo) -> Demo:
     started = demo.demo("--keep")
     assert started.returncode == 0, started.stdout + started.stderr
     answer = json.loads(started.stdout)
+    assert "set -a; . var/gateway.env; set +a" in started.stderr  # the line to paste
     assert ADRTROIS.active is not None
     assert answer["ins"]["matricule"] == ADRTROIS.active.matricule
     return demo
@@ -191,12 +192,36 @@ def test_a_fresh_shell_needs_no_export(kept: Demo, tmp_path: Path) -> None:
     assert row["verdict"] == "verified", row
 
 
+def test_the_readme_curl_works_in_a_new_shell(kept: Demo) -> None:
+    """The README's own JSON example, pasted into a shell that has nothing exported."""
+    readme = (kept.repo / "README.md").read_text()
+    section = readme[readme.index("## Local JSON interface") :]
+    block = section[section.index("```sh\n") + 6 :]
+    block = block[: block.index("```")]
+    assert block.startswith("set -a; . var/gateway.env; set +a\n")
+    script = block.replace("127.0.0.1:8080", f"{LOOPBACK}:{kept.gateway_port}")
+    pasted = subprocess.run(
+        ["/bin/bash", "-c", script],
+        env=kept.fresh_shell(),
+        cwd=kept.repo,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert pasted.returncode == 0, pasted.stderr
+    answer = json.loads(pasted.stdout)
+    assert ADRTROIS.active is not None
+    assert answer["ins"]["matricule"] == ADRTROIS.active.matricule
+
+
 def test_elsewhere_without_a_file_the_error_says_what_to_set(kept: Demo, tmp_path: Path) -> None:
     apps = kept.cli("apps", "list", cwd=tmp_path)
     assert apps.returncode == 2
     assert "GATEWAY_AUDIT_KEY" in apps.stderr
     assert "GATEWAY_CONFIG_FILE" in apps.stderr
     assert "var/gateway.env" in apps.stderr
+    assert "scripts/demo" not in apps.stderr  # an installed command names settings, not scripts
 
 
 def test_a_second_run_finds_the_kept_demo_and_keeps_its_logs(kept: Demo) -> None:
@@ -231,3 +256,4 @@ def test_stop_then_a_busy_port_is_named(kept: Demo) -> None:
     assert refused.returncode == 1
     assert f"port {kept.mock_port}" in refused.stderr
     assert "already in use" in refused.stderr
+

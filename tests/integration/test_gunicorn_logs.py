@@ -8,6 +8,9 @@ JSON and none may hold any part of what was sent (it can be identity data).
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
 import socket
 import ssl
 import time
@@ -102,3 +105,20 @@ def test_malformed_requests_and_garbage_leave_json_lines_without_their_content(
     assert json_chunks.startswith(b"HTTP/1.1 400"), json_chunks[:300]
     assert b"malformed-request" in json_chunks
     assert b"Client.malformed-request" in soap_chunks, soap_chunks[:600]
+
+
+def test_every_line_of_a_sigterm_is_formatted(
+    gateway_factory: GatewayFactory, mock_server: MockServer
+) -> None:
+    """The drain's own messages (and gunicorn's) carry their numbers, never a bare ``%d``."""
+    stopping = gateway_factory(mock_server.url, GATEWAY_DRAIN_SECONDS="0.5")
+    process = stopping.process.process
+    os.kill(process.pid, signal.SIGTERM)  # the arbiter only, as Kubernetes sends it
+    process.wait(timeout=30)
+
+    lines = [json.loads(line) for line in stopping.process.output().splitlines() if line.strip()]
+    events = [str(line["event"]) for line in lines]
+    assert "SIGTERM: draining for 0.5 s, then closing the listener" in events
+    closed = re.compile(r"listener closed; finishing [0-9]+ connection\(s\)")
+    assert any(closed.fullmatch(event) for event in events), events[-8:]
+    assert [event for event in events if "%" in event] == []

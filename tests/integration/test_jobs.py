@@ -486,9 +486,11 @@ def test_the_cli_client_submits_follows_and_saves_the_results(
         text=True,
         timeout=120,
         check=False,
+        umask=0o022,  # the usual one: the results (identity data) must still be private
     )
 
     assert completed.returncode == 0, completed.stderr
+    assert output.stat().st_mode & 0o777 == 0o600
     rows = list(csv.DictReader(output.open()))
     assert {r["local_id"]: r["verdict"] for r in rows} == expected
     assert f"100% ({len(expected)}/{len(expected)} rows)" in completed.stderr

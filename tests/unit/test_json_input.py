@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -71,3 +72,5 @@ def test_gunicorn_invalid_requests_keep_the_kind_never_the_content() -> None:
 def test_gunicorn_arguments_are_shown_only_for_its_own_messages() -> None:
     assert "4242" in _formatted("Booting worker with pid: %s", 4242)
     assert "DUPONT" not in _formatted("Error handling request %s %s", "GET", "/DUPONT")
+    hidden = json.loads(_formatted("Error handling request %s %-5.2f%% %(x)s", "GET", 1.0))
+    assert hidden["event"] == "Error handling request … …% …"  # formatted, never a raw %s
