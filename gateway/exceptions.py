@@ -61,19 +61,27 @@ def slug_of(error: BaseException) -> str:
 
 
 class GatewayError(Exception):
-    """Root of every error the gateway raises on purpose."""
+    """Root of every error the gateway raises on purpose.
+
+    ``slug`` is the stable name of the problem (``urn:insi-gateway:problem:<slug>``),
+    given as a class keyword (``class X(GatewayError, slug="x")``); a subclass
+    without one keeps its parent's.
+    """
 
     slug: ClassVar[str] = "internal-error"
+
+    def __init_subclass__(cls, *, slug: str | None = None, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if slug is not None:
+            cls.slug = slug
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
 
 
-class InvalidInput(GatewayError, ValueError):
+class InvalidInput(GatewayError, ValueError, slug="invalid-input"):
     """A request field is missing or wrong; ``field`` names it, ``reason`` says why."""
-
-    slug: ClassVar[str] = "invalid-input"
 
     def __init__(self, field: str, reason: str) -> None:
         super().__init__(f"{field}: {reason}")
@@ -81,25 +89,19 @@ class InvalidInput(GatewayError, ValueError):
         self.reason = reason
 
 
-class MalformedRequest(InvalidInput):
+class MalformedRequest(InvalidInput, slug="malformed-request"):
     """The request body could not be read as the expected format at all."""
-
-    slug: ClassVar[str] = "malformed-request"
 
     def __init__(self, reason: str) -> None:
         super().__init__("body", reason)
 
 
-class SoapVersionMismatch(MalformedRequest):
+class SoapVersionMismatch(MalformedRequest, slug="soap-version-mismatch"):
     """A local SOAP request whose envelope is not of the endpoint's SOAP version."""
 
-    slug: ClassVar[str] = "soap-version-mismatch"
 
-
-class SoapHeaderNotUnderstood(MalformedRequest):
+class SoapHeaderNotUnderstood(MalformedRequest, slug="soap-must-understand"):
     """A local SOAP request with ``mustUnderstand`` header blocks; ``headers``: their names."""
-
-    slug: ClassVar[str] = "soap-must-understand"
 
     def __init__(self, headers: tuple[str, ...]) -> None:
         names = ", ".join(headers)
@@ -107,14 +109,12 @@ class SoapHeaderNotUnderstood(MalformedRequest):
         self.headers = headers
 
 
-class IdentityNotEligible(GatewayError):
+class IdentityNotEligible(GatewayError, slug="identity-not-eligible"):
     """The local identity carries a flag (``douteuse``, ``fictive``) that forbids calling the RNIV.
 
     The INS référentiel (RNIV) forbids querying the teleservice for such an
     identity: the application must resolve the doubt first.
     """
-
-    slug: ClassVar[str] = "identity-not-eligible"
 
     def __init__(self, flags: tuple[str, ...]) -> None:
         super().__init__(
@@ -123,16 +123,12 @@ class IdentityNotEligible(GatewayError):
         self.flags = flags
 
 
-class AuthenticationFailed(GatewayError, PermissionError):
+class AuthenticationFailed(GatewayError, PermissionError, slug="unauthorized"):
     """The caller did not present a valid API key."""
 
-    slug: ClassVar[str] = "unauthorized"
 
-
-class OperationForbidden(GatewayError, PermissionError):
+class OperationForbidden(GatewayError, PermissionError, slug="forbidden"):
     """The calling application is not allowed this operation."""
-
-    slug: ClassVar[str] = "forbidden"
 
     def __init__(self, app: str, operation: str) -> None:
         super().__init__(f"application {app!r} is not allowed the operation {operation!r}")
@@ -140,10 +136,8 @@ class OperationForbidden(GatewayError, PermissionError):
         self.operation = operation
 
 
-class ModeForbidden(OperationForbidden):
+class ModeForbidden(OperationForbidden, slug="mode-forbidden"):
     """The application is not allowed this mode: ``mode`` is ``cpx`` or ``certificate``."""
-
-    slug: ClassVar[str] = "mode-forbidden"
 
     def __init__(self, app: str, mode: str) -> None:
         super().__init__(app, mode)
@@ -152,14 +146,12 @@ class ModeForbidden(OperationForbidden):
         self.args = (self.message,)
 
 
-class AssertionRefused(GatewayError, PermissionError):
+class AssertionRefused(GatewayError, PermissionError, slug="assertion-refused"):
     """A card-signed (CPx) assertion failed a check before relaying; nothing was sent.
 
     ``check`` names the check (the problem type's slug ends with it); the
     message says why without quoting the assertion.
     """
-
-    slug: ClassVar[str] = "assertion-refused"
 
     check = "refused"
 
@@ -168,50 +160,40 @@ class AssertionRefused(GatewayError, PermissionError):
         self.reason = reason
 
 
-class AssertionMalformed(AssertionRefused):
-    slug: ClassVar[str] = "assertion-malformed"
+class AssertionMalformed(AssertionRefused, slug="assertion-malformed"):
     check = "malformed"
 
 
-class AssertionUnsigned(AssertionRefused):
-    slug: ClassVar[str] = "assertion-unsigned"
+class AssertionUnsigned(AssertionRefused, slug="assertion-unsigned"):
     check = "unsigned"
 
 
-class AssertionSignatureInvalid(AssertionRefused):
-    slug: ClassVar[str] = "assertion-signature-invalid"
+class AssertionSignatureInvalid(AssertionRefused, slug="assertion-signature-invalid"):
     check = "signature-invalid"
 
 
-class AssertionUntrusted(AssertionRefused):
-    slug: ClassVar[str] = "assertion-untrusted"
+class AssertionUntrusted(AssertionRefused, slug="assertion-untrusted"):
     check = "untrusted"
 
 
-class AssertionIssuerMismatch(AssertionRefused):
-    slug: ClassVar[str] = "assertion-issuer-mismatch"
+class AssertionIssuerMismatch(AssertionRefused, slug="assertion-issuer-mismatch"):
     check = "issuer-mismatch"
 
 
-class AssertionExpired(AssertionRefused):
-    slug: ClassVar[str] = "assertion-expired"
+class AssertionExpired(AssertionRefused, slug="assertion-expired"):
     check = "expired"
 
 
-class AssertionUserMismatch(AssertionRefused):
-    slug: ClassVar[str] = "assertion-user-mismatch"
+class AssertionUserMismatch(AssertionRefused, slug="assertion-user-mismatch"):
     check = "user-mismatch"
 
 
-class AssertionWrapped(AssertionRefused):
-    slug: ClassVar[str] = "assertion-wrapped"
+class AssertionWrapped(AssertionRefused, slug="assertion-wrapped"):
     check = "wrapped"
 
 
-class RateLimited(GatewayError):
+class RateLimited(GatewayError, slug="rate-limited"):
     """The application is over its request rate; ``retry_after`` is in seconds."""
-
-    slug: ClassVar[str] = "rate-limited"
 
     def __init__(self, app: str, *, retry_after: int) -> None:
         super().__init__(f"application {app!r} is over its request rate")
@@ -219,10 +201,8 @@ class RateLimited(GatewayError):
         self.retry_after = retry_after
 
 
-class ConcurrencyExceeded(RateLimited):
+class ConcurrencyExceeded(RateLimited, slug="too-many-concurrent"):
     """The application already has its maximum of requests in flight."""
-
-    slug: ClassVar[str] = "too-many-concurrent"
 
     def __init__(self, app: str, *, retry_after: int) -> None:
         super().__init__(app, retry_after=retry_after)
@@ -230,10 +210,8 @@ class ConcurrencyExceeded(RateLimited):
         self.args = (self.message,)
 
 
-class AuthenticationThrottled(RateLimited):
+class AuthenticationThrottled(RateLimited, slug="too-many-auth-failures"):
     """Too many failed authentications from one client address: refused before any lookup."""
-
-    slug: ClassVar[str] = "too-many-auth-failures"
 
     def __init__(self, *, retry_after: int) -> None:
         super().__init__("-", retry_after=retry_after)
@@ -241,14 +219,12 @@ class AuthenticationThrottled(RateLimited):
         self.args = (self.message,)
 
 
-class SubmissionsBusy(RateLimited):
+class SubmissionsBusy(RateLimited, slug="too-many-submissions"):
     """This process is already reading its maximum of job submissions: try again shortly.
 
     Each submission is streamed into the database; bounding how many run at
     once bounds the memory and the write transactions they hold.
     """
-
-    slug: ClassVar[str] = "too-many-submissions"
 
     def __init__(self, app: str, *, retry_after: int) -> None:
         super().__init__(app, retry_after=retry_after)
@@ -256,10 +232,8 @@ class SubmissionsBusy(RateLimited):
         self.args = (self.message,)
 
 
-class ConfigurationError(GatewayError):
+class ConfigurationError(GatewayError, slug="configuration-error"):
     """The gateway's configuration is unusable; raised at startup, never per request."""
-
-    slug: ClassVar[str] = "configuration-error"
 
     def __init__(self, setting: str, reason: str) -> None:
         super().__init__(f"{setting}: {reason}")
@@ -267,49 +241,39 @@ class ConfigurationError(GatewayError):
         self.reason = reason
 
 
-class CredentialError(ConfigurationError):
+class CredentialError(ConfigurationError, slug="credential-error"):
     """An establishment certificate, its key or the CA bundle cannot be used."""
 
-    slug: ClassVar[str] = "credential-error"
 
-
-class SigningError(GatewayError):
+class SigningError(GatewayError, slug="signing-error"):
     """The VIHF assertion could not be signed with the establishment key."""
 
-    slug: ClassVar[str] = "signing-error"
 
-
-class UnknownApp(GatewayError, LookupError):
+class UnknownApp(GatewayError, LookupError, slug="unknown-app"):
     """No app of the registry has this name (``name`` is the one asked for)."""
-
-    slug: ClassVar[str] = "unknown-app"
 
     def __init__(self, name: str) -> None:
         super().__init__(f"no app named {name!r}")
         self.name = name
 
 
-class StorageError(GatewayError):
+class StorageError(GatewayError, slug="storage-unavailable"):
     """The database could not be used: unreachable, read-only, locked, not migrated.
 
     The message names the operation and the database's own reason, never SQL
     parameters (they may hold identity data or key digests).
     """
 
-    slug: ClassVar[str] = "storage-unavailable"
 
-
-class JournalWriteFailed(StorageError):
+class JournalWriteFailed(StorageError, slug="audit-unavailable"):
     """An audit record could not be appended; the call it traces must fail too.
 
     The gateway never relays a call it could not journal: an untraced INS
     search is worse than a refused one.
     """
 
-    slug: ClassVar[str] = "audit-unavailable"
 
-
-class QuotaUnavailable(StorageError):
+class QuotaUnavailable(StorageError, slug="quota-unavailable"):
     """The shared quota store (Redis, ``REDIS_URL``) could not be used: the call is refused.
 
     Fail closed: without the shared counters no process can tell whether the
@@ -317,38 +281,30 @@ class QuotaUnavailable(StorageError):
     multiply its quota by the number of workers. ``retry_after`` is in seconds.
     """
 
-    slug: ClassVar[str] = "quota-unavailable"
-
     def __init__(self, message: str, *, retry_after: int = 1) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 
 
-class XmlRejected(GatewayError, ValueError):
+class XmlRejected(GatewayError, ValueError, slug="xml-rejected"):
     """XML refused before use: not well-formed, a DTD or entity, or over the size cap.
 
     Raised by :mod:`gateway.protocol.xml`; each boundary converts it (an upstream
     answer becomes :class:`UpstreamBadResponse`, a local SOAP request a client fault).
     """
 
-    slug: ClassVar[str] = "xml-rejected"
 
-
-class UpstreamError(GatewayError):
+class UpstreamError(GatewayError, slug="upstream-error"):
     """Something went wrong between the gateway and the teleservice."""
 
-    slug: ClassVar[str] = "upstream-error"
 
-
-class UpstreamFault(UpstreamError):
+class UpstreamFault(UpstreamError, slug="upstream-fault"):
     """The teleservice answered with a SOAP fault.
 
     ``code``/``subcode`` are the SOAP 1.2 ``Code/Value`` and ``Subcode/Value``
     (e.g. ``soap:Sender``, ``siram_100``); ``error_code``, ``severity`` and
     ``error_message_id`` come from the ``siram:Erreur`` detail (e.g. ``DESIR_560``).
     """
-
-    slug: ClassVar[str] = "upstream-fault"
 
     def __init__(
         self,
@@ -369,10 +325,8 @@ class UpstreamFault(UpstreamError):
         self.error_message_id = error_message_id
 
 
-class UpstreamBadResponse(UpstreamError):
+class UpstreamBadResponse(UpstreamError, slug="upstream-bad-response"):
     """The teleservice answered something that is neither a result nor a fault."""
-
-    slug: ClassVar[str] = "upstream-bad-response"
 
     def __init__(self, reason: str, *, http_status: int | None = None) -> None:
         super().__init__(reason)
@@ -380,34 +334,28 @@ class UpstreamBadResponse(UpstreamError):
         self.http_status = http_status
 
 
-class UpstreamUnavailable(UpstreamError, ConnectionError):
+class UpstreamUnavailable(UpstreamError, ConnectionError, slug="upstream-unavailable"):
     """The teleservice could not be reached (connection refused, TLS refused, HTTP 503).
 
     ``nothing_sent`` is true when the request certainly never left (connection
     or TLS handshake failed): only then may it be retried safely.
     """
 
-    slug: ClassVar[str] = "upstream-unavailable"
-
     def __init__(self, message: str, *, nothing_sent: bool = False) -> None:
         super().__init__(message)
         self.nothing_sent = nothing_sent
 
 
-class UpstreamBusy(UpstreamUnavailable):
+class UpstreamBusy(UpstreamUnavailable, slug="upstream-busy"):
     """No slot toward the teleservice freed up in time; ``retry_after`` is in seconds."""
-
-    slug: ClassVar[str] = "upstream-busy"
 
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message, nothing_sent=True)
         self.retry_after = retry_after
 
 
-class UpstreamTimeout(UpstreamError, TimeoutError):
+class UpstreamTimeout(UpstreamError, TimeoutError, slug="upstream-timeout"):
     """The teleservice did not answer within the configured timeout.
 
     The outcome is unknown: the request may have been processed upstream.
     """
-
-    slug: ClassVar[str] = "upstream-timeout"

@@ -59,3 +59,16 @@ def test_the_parser_sees_a_drawing_that_differs() -> None:
     assert drawn["ConcurrencyExceeded"] == ("RateLimited", None)
     assert drawn["UpstreamTimeout"] == ("UpstreamError", "TimeoutError")
     assert drawn["GatewayError"] == (None, None)
+
+
+def test_every_class_names_its_own_problem_slug() -> None:
+    """The slug is the class's own (a class keyword), never borrowed from its parent:
+    two errors answered alike would be told apart by nobody reading the journal."""
+    classes = [
+        cls
+        for _, cls in inspect.getmembers(exceptions, inspect.isclass)
+        if issubclass(cls, exceptions.GatewayError)
+    ]
+    slugs = [cls.slug for cls in classes]
+    assert len(set(slugs)) == len(classes)
+    assert exceptions.slug_of(ValueError()) == "internal-error"
