@@ -153,6 +153,11 @@ def _anchor(text: str) -> tuple[int, str]:
 
 def add_commands(commands: Any) -> None:
     """Register ``apps`` and ``audit`` on the CLI's subparsers."""
+    _add_apps_commands(commands)
+    _add_audit_commands(commands)
+
+
+def _add_apps_commands(commands: Any) -> None:
     apps = commands.add_parser("apps", help="the registry of calling applications")
     apps_sub = apps.add_subparsers(dest="apps_command", required=True)
     add = apps_sub.add_parser("add", help="register an application and print its API key once")
@@ -191,6 +196,8 @@ def add_commands(commands: Any) -> None:
         apps_sub.add_parser(verb, help=text).add_argument("name")
     apps.set_defaults(run=_apps)
 
+
+def _add_audit_commands(commands: Any) -> None:
     audit = commands.add_parser("audit", help="the tamper-evident audit journal")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_sub.add_parser(

@@ -246,7 +246,16 @@ class DefaultsShown(argparse.HelpFormatter):
 def _parser() -> argparse.ArgumentParser:
     parser = HelpParser(prog="insi-gateway", description=DESCRIPTION)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_server_commands(commands)
+    _add_tool_commands(commands)
+    _add_job_commands(commands)
+    add_commands(commands)
+    add_card_commands(commands)
+    return parser
 
+
+def _add_server_commands(commands: Any) -> None:
+    """``serve`` and ``mock``: the two servers."""
     serve = commands.add_parser("serve", help="run the gateway under gunicorn")
     serve.add_argument("--bind", default="127.0.0.1:8080", help="the API's HOST:PORT")
     serve.add_argument(
@@ -278,6 +287,9 @@ def _parser() -> argparse.ArgumentParser:
     mock.add_argument("--threads", type=int, default=8, help="threads per worker")
     mock.set_defaults(run=_mock)
 
+
+def _add_tool_commands(commands: Any) -> None:
+    """``config check``, ``check-cert``, ``dev-pki`` and one in-process ``search``."""
     config = commands.add_parser("config", help="the effective configuration")
     config_sub = config.add_subparsers(dest="config_command", required=True)
     config_check = config_sub.add_parser(
@@ -314,6 +326,10 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--birth-place", help="INSEE COG code")
     search.add_argument("--user", help="the person on whose behalf (VIHF subject, journal)")
     search.set_defaults(run=_search)
+
+
+def _add_job_commands(commands: Any) -> None:
+    """``jobs submit``: the client of ``/v1/jobs``."""
     jobs = commands.add_parser("jobs", help="batch verification jobs (client of /v1/jobs)")
     jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)
     submit = jobs_sub.add_parser(
@@ -328,9 +344,6 @@ def _parser() -> argparse.ArgumentParser:
     submit.add_argument("--url", default="http://127.0.0.1:8080", help="the gateway's base URL")
     submit.add_argument("--ca-bundle", help="CA bundle verifying an HTTPS gateway")
     submit.set_defaults(run=_jobs_submit)
-    add_commands(commands)
-    add_card_commands(commands)
-    return parser
 
 
 def _use_config_file() -> str:
