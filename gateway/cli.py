@@ -18,6 +18,7 @@ from gateway.admin import add_commands
 from gateway.exceptions import ConfigurationError, GatewayError
 from gateway.interfaces.problems import problem_document
 from gateway.pki.cards_cli import add_card_commands
+from gateway.vigilance.reviewers_cli import add_reviewer_commands
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -272,6 +273,7 @@ def _parser() -> argparse.ArgumentParser:
     submit.set_defaults(run=_jobs_submit)
     add_commands(commands)
     add_card_commands(commands)
+    add_reviewer_commands(commands)
     return parser
 
 

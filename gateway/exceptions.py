@@ -114,6 +114,10 @@ class OperationForbidden(GatewayError, PermissionError):
         self.operation = operation
 
 
+class CsrfRejected(GatewayError, PermissionError):
+    """A reviewer's form or call came without the session's anti-forgery token (or a wrong one)."""
+
+
 class ModeForbidden(OperationForbidden):
     """The application is not allowed this mode: ``mode`` is ``cpx`` or ``certificate``."""
 

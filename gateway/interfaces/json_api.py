@@ -25,6 +25,7 @@ from gateway.interfaces.answers import search_answer_json, verify_answer_json
 from gateway.interfaces.batch import verify_batch
 from gateway.interfaces.oversized import drain
 from gateway.interfaces.problems import problem_document, problem_kind
+from gateway.interfaces.vigilance_api import record_json
 from gateway.metrics import Metrics
 from gateway.models import CallContext
 from gateway.service import InsService
@@ -102,6 +103,7 @@ def _context() -> CallContext:
 
 
 def _answer(body: dict[str, Any], outcome: str) -> Response:
+    record_json(_service(), [body])  # vigilance events, before the answer is given
     logs.note(outcome=outcome)
     if fhir.wanted(request.accept_mimetypes):
         return fhir.response(body)
@@ -129,6 +131,7 @@ def verify() -> Response:
         if isinstance(payload, list):
             logs.note(items=len(payload))
             results = verify_batch(_service(), payload, context=_context())
+            record_json(_service(), results)  # vigilance events, before the answers are given
             return jsonify({"results": results})
         answer = _service().verify(verify_query(_as_object(payload)), _context())
     return _answer(verify_answer_json(answer), answer.verdict.value)

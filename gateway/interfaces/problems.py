@@ -49,6 +49,9 @@ PROBLEMS: Final[dict[type[exc.GatewayError], ProblemKind]] = {
     ),
     exc.OperationForbidden: ProblemKind(403, "forbidden", "Operation not allowed", "Client"),
     exc.ModeForbidden: ProblemKind(403, "mode-forbidden", "Mode not allowed", "Client"),
+    exc.CsrfRejected: ProblemKind(
+        403, "csrf-rejected", "Anti-forgery token missing or wrong", "Client"
+    ),
     exc.AssertionRefused: ProblemKind(403, "assertion-refused", "Card assertion refused", "Client"),
     exc.AssertionMalformed: ProblemKind(
         400, "assertion-malformed", "Card assertion unreadable", "Client"
