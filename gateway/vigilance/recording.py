@@ -76,7 +76,7 @@ class Recorder:
 
     def record(self, answers: Iterable[Mapping[str, Any]], asker: Asker) -> None:
         """Write the events of ``answers`` before they are given (raises when it cannot)."""
-        given = [answer for answer in answers if "error" not in answer]
+        given = [answer for answer in answers if not answer.get("error")]
         new = []
         for answer in given:
             found = finding(answer)
