@@ -54,8 +54,10 @@ def record_json(service: InsService, answers: Iterable[Mapping[str, Any]]) -> No
 
 
 def check_patient_ref() -> None:
-    """Every request: ``X-Patient-Ref`` checked before any call (a field-named 400)."""
-    g.patient_ref = recording.patient_ref(request.headers.get(recording.PATIENT_REF_HEADER))
+    """Every ``/v1`` request: ``X-Patient-Ref`` checked before any call (a field-named 400)."""
+    g.patient_ref = None
+    if request.path.startswith("/v1/"):
+        g.patient_ref = recording.patient_ref(request.headers.get(recording.PATIENT_REF_HEADER))
 
 
 def reviewer_session() -> Session | None:

@@ -116,7 +116,7 @@ def svg_chart(title: str, weeks: tuple[str, ...], series: dict[str, list[float]]
         f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" '
         'stroke="#444"/>',
         f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#444"/>',
-        f'<text x="{left - 6}" y="{top + 4}" font-size="11" text-anchor="end">{peak:g}</text>',
+        f'<text x="{left - 6}" y="{top + 4}" font-size="11" text-anchor="end">{peak:.3g}</text>',
         f'<text x="{left - 6}" y="{top + plot_h}" font-size="11" text-anchor="end">0</text>',
     ]
     for n, week in enumerate(weeks):

@@ -234,3 +234,36 @@ def test_reviewers_cli(cell_gateway: GatewayServer) -> None:
     cli(cell_gateway.env, "reviewers", "revoke", "bob")
     assert cell.get("/vigilance/").status_code == 303
     assert Cell(cell_gateway).login("bob", new).status_code == 401
+
+
+def test_the_indicators_are_prometheus_counters_too(
+    produced: dict[str, dict[str, str]], cell_gateway: GatewayServer
+) -> None:
+    exposition = cell_gateway.session.get(
+        cell_gateway.base_url + "/metrics", verify=str(cell_gateway.ca_bundle), timeout=30
+    ).text
+    samples = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in exposition.splitlines()
+        if line.startswith("gateway_vigilance_")
+    }
+
+    answers = samples['gateway_vigilance_answers_total{app="integration"}']
+    mismatches = samples['gateway_vigilance_events_total{app="integration",kind="mismatch"}']
+    assert answers >= 13
+    assert mismatches >= 3  # JSON, SOAP, batch
+    assert all("DE VINCI" not in name for name in samples)
+
+
+def test_audit_purge_purges_the_events_with_the_journal(
+    produced: dict[str, dict[str, str]], tools: Cell, cell_gateway: GatewayServer
+) -> None:
+    """Last of the module: it empties the worklist (the journal's retention applies to both)."""
+    kept = cli(cell_gateway.env, "audit", "purge", "--before", "2000-01-01")
+    assert json.loads(kept)["vigilance_events_purged"] == 0
+    assert tools.events()
+
+    purged = json.loads(cli(cell_gateway.env, "audit", "purge", "--before", "2999-01-01"))
+
+    assert purged["vigilance_events_purged"] >= 13
+    assert tools.events() == []
