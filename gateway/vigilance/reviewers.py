@@ -10,6 +10,7 @@ in any case, and when the reviewer is revoked or gets a new password.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -32,8 +33,13 @@ LIFETIME: Final = timedelta(hours=10)
 MIN_PASSWORD: Final = 12
 _NAME: Final = re.compile(r"[a-z0-9][a-z0-9._-]{1,62}")
 _HASHER: Final = PasswordHasher()  # argon2id, the library's RFC 9106 low-memory profile
-# Checked when the name is unknown, so that a wrong name costs what a wrong password costs.
-_DECOY: Final = _HASHER.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _decoy() -> str:
+    """Checked when the name is unknown, so that a wrong name costs what a wrong password costs
+    (made on first use: a command that logs nobody in does not pay for it)."""
+    return _HASHER.hash(secrets.token_urlsafe(16))
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +123,7 @@ class ReviewerRegistry:
         """Whether ``name`` is an active reviewer with this password (constant work either way)."""
         with self._db.read() as conn:
             row = conn.execute(select(reviewers).where(reviewers.c.name == name)).first()
-        stored = row.password_hash if row is not None else _DECOY
+        stored = row.password_hash if row is not None else _decoy()
         try:
             matches = bool(_HASHER.verify(stored, password))
         except (VerificationError, InvalidHashError):

@@ -29,10 +29,12 @@ from tests.integration.vigilance_scenario import (
     ECETINSI,
     TCHITCHI,
     TRAITS_IN_CLEAR,
+    ZOE,
     Cell,
     add_reviewer,
     add_reviewer_with_password,
     batch_job,
+    held,
     json_calls,
     soap_calls,
 )
@@ -253,6 +255,29 @@ def test_the_indicators_are_prometheus_counters_too(
     assert answers >= 13
     assert mismatches >= 3  # JSON, SOAP, batch
     assert all("DE VINCI" not in name for name in samples)
+
+
+def test_no_answer_is_given_when_its_event_cannot_be_written(
+    produced: dict[str, dict[str, str]], cell_gateway: GatewayServer
+) -> None:
+    """The journal's guarantee: an answer given is an event written (else a 503, no answer)."""
+    database = cell_gateway.env["DATABASE_URL"].removeprefix("sqlite:///")
+    with sqlite3.connect(database) as conn:
+        conn.execute(
+            "CREATE TRIGGER refuse_events BEFORE INSERT ON vigilance_events"
+            " BEGIN SELECT RAISE(ABORT, 'vigilance events refused by the test'); END"
+        )
+    try:
+        needs_a_person = cell_gateway.post("/v1/ins/verify", held(ECETINSI, ECETINSI.history[0]))
+        needs_nobody = cell_gateway.post("/v1/ins/search", ZOE.traits())
+    finally:
+        with sqlite3.connect(database) as conn:
+            conn.execute("DROP TRIGGER refuse_events")
+
+    assert needs_a_person.status_code == 503
+    assert needs_a_person.json()["type"] == "urn:insi-gateway:problem:audit-unavailable"
+    assert "ins" not in needs_a_person.json()
+    assert needs_nobody.status_code == 200  # an answer without an event writes nothing
 
 
 def test_audit_purge_purges_the_events_with_the_journal(
