@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -68,7 +68,7 @@ def until(condition: Callable[[], bool], what: str) -> None:
 def _holds(condition: Callable[[], bool]) -> bool:
     try:
         return condition()
-    except StaleElementReferenceException:  # read while the next page was replacing it
+    except (StaleElementReferenceException, NoSuchElementException):  # the next page was loading
         return False
 
 
