@@ -3,7 +3,9 @@
 Every acknowledge and resolve is journaled (operation ``vigilance-acknowledge`` or
 ``vigilance-resolve``, the reviewer's name as the user, the event's message id, so
 the journal links the review to the call it is about) before the event moves; a
-journal that cannot be written leaves the event where it was. Logins are journaled
+journal that cannot be written leaves the event where it was. Two reviewers moving
+one event at the same instant both get a record, and the second a 409: the record
+says who asked, the event says who moved it. Logins are journaled
 too (``vigilance-login``), failed ones throttled per address and per name.
 """
 
