@@ -21,6 +21,7 @@ clear) and inherit from a builtin where callers may reasonably catch that.
     ├── AuthenticationFailed (PermissionError)  missing, unknown or revoked API key
     ├── OperationForbidden (PermissionError)    the application may not use this operation
     │   └── ModeForbidden                       ... nor this mode (CPx card or certificate)
+    ├── CsrfRejected (PermissionError)          a reviewer's form without its anti-forgery token
     ├── AssertionRefused (PermissionError)      a CPx card assertion failed a check (``check``)
     │   ├── AssertionMalformed                  not base64, not UTF-8 XML, not a saml:Assertion
     │   ├── AssertionUnsigned                   no signature at all
@@ -134,6 +135,10 @@ class OperationForbidden(GatewayError, PermissionError, slug="forbidden"):
         super().__init__(f"application {app!r} is not allowed the operation {operation!r}")
         self.app = app
         self.operation = operation
+
+
+class CsrfRejected(GatewayError, PermissionError, slug="csrf-rejected"):
+    """A reviewer's form or call came without the session's anti-forgery token (or a wrong one)."""
 
 
 class ModeForbidden(OperationForbidden, slug="mode-forbidden"):

@@ -17,6 +17,7 @@ from gateway.settings import StorageSettings
 from gateway.storage.apps import OPERATIONS, App, AppRegistry
 from gateway.storage.audit import AuditJournal
 from gateway.storage.database import Database
+from gateway.vigilance.store import EventStore
 
 
 def _storage() -> tuple[Database, AuditJournal]:
@@ -75,7 +76,7 @@ def _audit(args: argparse.Namespace) -> int:
     if args.audit_command == "new-key":  # before the storage: no setting is needed yet
         print(new_audit_key())
         return 0
-    _, journal = _storage()
+    database, journal = _storage()
     if args.audit_command == "head":
         seq, head_hash = journal.head()
         print(json.dumps({"seq": seq, "hash": head_hash}))
@@ -83,7 +84,8 @@ def _audit(args: argparse.Namespace) -> int:
     if args.audit_command == "purge":
         record = journal.purge(args.before)
         purged = None if record is None else {"purged": record.count, "through_seq": record.ref_seq}
-        print(json.dumps(purged or {"purged": 0}))
+        events = EventStore(database).purge(args.before)  # same retention as the journal
+        print(json.dumps({**(purged or {"purged": 0}), "vigilance_events_purged": events}))
         return 0
     if args.audit_command == "verify":
         report = journal.verify(expect=args.expect)

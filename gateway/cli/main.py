@@ -22,6 +22,7 @@ from typing import Any
 from gateway import docs_reference, logs
 from gateway.cli.admin import add_commands
 from gateway.cli.cards import add_card_commands
+from gateway.cli.reviewers import add_reviewer_commands
 from gateway.exceptions import ConfigurationError, GatewayError
 from gateway.render.problems import problem_document
 from gateway.server import gunicorn_config
@@ -251,6 +252,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_job_commands(commands)
     add_commands(commands)
     add_card_commands(commands)
+    add_reviewer_commands(commands)
     return parser
 
 

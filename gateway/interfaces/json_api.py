@@ -23,6 +23,7 @@ from gateway.ins.queries import attested, search_query, verify_query, vitale_que
 from gateway.interfaces import fhir
 from gateway.interfaces.batch import verify_batch
 from gateway.interfaces.oversized import drain
+from gateway.interfaces.vigilance_api import record_json
 from gateway.metrics import Metrics
 from gateway.models import CallContext
 from gateway.protocol import json_input
@@ -103,6 +104,7 @@ def _context() -> CallContext:
 
 
 def _answer(body: dict[str, Any], outcome: str) -> Response:
+    record_json(_service(), [body])  # vigilance events, before the answer is given
     logs.note(outcome=outcome)
     if fhir.wanted(request.accept_mimetypes):
         return fhir.response(body)
@@ -132,6 +134,7 @@ def verify() -> Response:
         if isinstance(payload, list):
             logs.note(items=len(payload))
             results = verify_batch(_service(), payload, context=_context())
+            record_json(_service(), results)  # vigilance events, before the answers are given
             return jsonify({"results": results})
         fields = _as_object(payload)
         answer = _service().verify(verify_query(fields), attested(_context(), fields))

@@ -3,7 +3,8 @@
 ``/metrics`` and ``/readyz`` name certificate serials, application names and
 the circuit's state: with ``--ops-bind`` they are served only on the ops
 listener, and the port the applications use exposes only the API (and
-``/healthz``, which says nothing but "alive", on both, for load balancers).
+``/healthz``, which says nothing but "alive", on both, for load balancers); the
+identity-vigilance page (``/vigilance/``) is served on the ops listener only too.
 gunicorn listens on both addresses; a request's listener is the local port of
 its connection (the socket gunicorn hands over; ``SERVER_PORT`` otherwise, read
 before any forwarded-header middleware could rewrite it), never the ``Host``
@@ -20,6 +21,8 @@ from flask import Flask, abort, request
 from gateway.exceptions import ConfigurationError
 
 OPS_ONLY = frozenset({"/metrics", "/readyz"})
+# The identity-vigilance page is for people of the hospital, not for applications.
+OPS_ONLY_PREFIX = "/vigilance/"
 BOTH = frozenset({"/healthz"})
 ON_OPS_LISTENER = "gateway.ops_listener"  # WSGI environ key set by :class:`ListenerSplit`
 
@@ -73,5 +76,5 @@ def _only_what_this_listener_serves() -> None:
     if request.path in BOTH:
         return
     on_ops = bool(request.environ.get(ON_OPS_LISTENER))
-    if on_ops != (request.path in OPS_ONLY):
+    if on_ops != (request.path in OPS_ONLY or request.path.startswith(OPS_ONLY_PREFIX)):
         abort(404)

@@ -25,6 +25,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,6 +39,7 @@ from gateway.models import CallContext, CertificateMode
 from gateway.render.answers import verify_answer_json
 from gateway.service import InsService, VerifyAnswer
 from gateway.storage.jobs import JobStore
+from gateway.vigilance.recording import Asker, record
 
 log = logging.getLogger("gateway.jobs")
 # No answer came back (or none could be sent): the row is tried again later.
@@ -175,6 +177,8 @@ class JobRunner:
         for key in ANSWER_KEYS:
             result[key] = body[key]
         result["message_id"], result["queried_at"] = body["message_id"], body["queried_at"]
+        asker = Asker(app=row.app, source="batch", request_id=context.request_id)
+        record(self._service, [result], replace(asker, patient_ref=row.local_id))  # vigilance
         return verdict, result
 
     def _record(self, row: ClaimedRow, verdict: str, result: dict[str, Any]) -> None:

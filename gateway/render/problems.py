@@ -47,6 +47,7 @@ _ROWS: Final[dict[type[exc.GatewayError], ProblemKind]] = {
     exc.AuthenticationFailed: ProblemKind(401, "Missing or wrong API key", "Client"),
     exc.OperationForbidden: ProblemKind(403, "Operation not allowed", "Client"),
     exc.ModeForbidden: ProblemKind(403, "Mode not allowed", "Client"),
+    exc.CsrfRejected: ProblemKind(403, "Anti-forgery token missing or wrong", "Client"),
     exc.AssertionRefused: ProblemKind(403, "Card assertion refused", "Client"),
     exc.AssertionMalformed: ProblemKind(400, "Card assertion unreadable", "Client"),
     exc.AssertionUnsigned: ProblemKind(403, "Card assertion not signed", "Client"),

@@ -28,7 +28,7 @@ from gateway.audit.anchoring import JournalWatch
 from gateway.audit.refusals import RefusalAggregator
 from gateway.audit.trail import Trail
 from gateway.exceptions import ConfigurationError, StorageError
-from gateway.interfaces import jobs_api, json_api, ops
+from gateway.interfaces import jobs_api, json_api, ops, vigilance_api, vigilance_pages
 from gateway.interfaces.soap import soap_wsgi_apps
 from gateway.jobs.runner import JobRunner
 from gateway.metrics import InFlight, Metrics
@@ -55,6 +55,7 @@ from gateway.transport.breaker import CircuitState
 from gateway.transport.resilience import Resilience, ResilientTransport
 from gateway.transport.transports import MutualTlsTransport, Transport
 from gateway.upstream.client import InsiClient
+from gateway.vigilance.review import build_vigilance
 
 # Read once at import (in each worker): served as is, never re-read per request.
 OPENAPI = (Path(__file__).resolve().parents[1] / "interfaces" / "openapi.json").read_bytes()
@@ -272,6 +273,10 @@ def create_app(env: Mapping[str, str] | None = None, *, ops_port: int | None = N
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["insi_runtime"] = runtime
     json_api.install(app, runtime.service, runtime.gatekeeper, runtime.metrics)
+    audit_key = settings.storage.audit_key.reveal().encode()
+    found = build_vigilance(runtime.database, audit_key, runtime.service, runtime.metrics.registry)
+    vigilance_api.install(app, found)
+    vigilance_pages.install(app)
     job_store = JobStore(runtime.database)
     jobs_api.install(app, job_store, settings=settings.jobs)
     runtime.metrics.watch_job_backlog(job_store.open_rows)

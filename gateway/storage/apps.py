@@ -27,7 +27,8 @@ from gateway.storage.database import Database
 from gateway.storage.schema import apps
 
 # What an app may be allowed to do; routes check ``operation in app.operations``.
-OPERATIONS: Final = frozenset({"search", "search_vitale", "verify", "jobs"})
+# ``vigilance``: the identity-vigilance worklist (/v1/vigilance), for the cell's own tools.
+OPERATIONS: Final = frozenset({"search", "search_vitale", "verify", "jobs", "vigilance"})
 # How an app's calls authenticate upstream: the establishment certificate (INSI-MANU/AUTO
 # + VIHF signed by the gateway) or a professional's card-signed assertion relayed (CPx).
 MODES: Final = frozenset({"certificate", "cpx"})

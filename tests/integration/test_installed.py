@@ -174,6 +174,8 @@ def test_wheel_carries_what_the_gateway_reads_at_run_time(installed: Installed) 
         for p in migrations.rglob("*")
         if p.is_file() and "__pycache__" not in p.parts
     }
+    templates = ROOT / "gateway" / "vigilance" / "templates"
+    expected |= {f"gateway/vigilance/templates/{p.name}" for p in templates.glob("*.html")}
     assert expected <= names, f"missing from the wheel: {sorted(expected - names)}"
     with zipfile.ZipFile(installed.wheel) as wheel:  # the top-level wsdl/ is the source of truth
         assert wheel.read("gateway/wsdl/insi.wsdl") == (ROOT / "wsdl" / "insi.wsdl").read_bytes()
@@ -243,6 +245,7 @@ def test_mock_gateway_and_search_run_unprivileged_outside_the_checkout(
         gateway.wait_until(lambda: _answers(base_url + "/healthz"), timeout=60)
         assert healthcheck(installed, env, gateway_port) == 0
         assert _answers(base_url + "/readyz")
+        assert _answers(base_url + "/vigilance/login")  # the page's templates are installed
         answer = requests.post(
             base_url + "/v1/ins/search",
             json={

@@ -135,3 +135,20 @@ def test_ops_bind_must_be_host_and_port(
     assert completed.returncode != 0
     assert "--ops-bind" in completed.stderr
     assert "Traceback" not in completed.stderr
+
+
+def test_the_vigilance_page_is_served_on_the_ops_port_only(
+    split: tuple[GatewayServer, GatewayServer],
+) -> None:
+    """The page is for people of the hospital, its API for applications (docs/vigilance.md)."""
+    api, ops = split
+
+    assert get(api, "/vigilance/login").status_code == 404
+    assert get(api, "/vigilance/").status_code == 404
+    assert get(ops, "/vigilance/login").status_code == 200
+    to_login = ops.session.get(
+        ops.base_url + "/vigilance/", verify=str(ops.ca_bundle), timeout=30, allow_redirects=False
+    )
+    assert to_login.status_code == 303  # to the login form: no session
+    assert get(api, "/v1/vigilance/events").status_code == 401
+    assert get(ops, "/v1/vigilance/events").status_code == 404

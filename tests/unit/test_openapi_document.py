@@ -59,11 +59,25 @@ ROUTES = {
     ("/soap", "post"),
     ("/soap12", "get"),
     ("/soap12", "post"),
+    # the identity-vigilance worklist (docs/vigilance.md): its API, then its page
+    ("/v1/vigilance/events", "get"),
+    ("/v1/vigilance/events/{event_id}/acknowledge", "post"),
+    ("/v1/vigilance/events/{event_id}/resolve", "post"),
+    ("/vigilance/", "get"),
+    ("/vigilance/login", "get"),
+    ("/vigilance/login", "post"),
+    ("/vigilance/logout", "post"),
+    ("/vigilance/events/{event_id}", "get"),
+    ("/vigilance/events/{event_id}/acknowledge", "post"),
+    ("/vigilance/events/{event_id}/resolve", "post"),
+    ("/vigilance/indicators", "get"),
 }
-# Open without a key: the probes, the metrics, this document and the WSDLs.
+# Open without a key: the probes, the metrics, this document, the WSDLs, the login form.
 OPEN_ROUTES = {(path, "get") for path in ("/healthz", "/readyz", "/metrics", "/openapi.json")} | {
     ("/soap", "get"),
     ("/soap12", "get"),
+    ("/vigilance/login", "get"),
+    ("/vigilance/login", "post"),
 }
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
@@ -300,6 +314,11 @@ def test_only_probes_are_open_without_the_api_key() -> None:
         operation = DOCUMENT["paths"][path][method]
         if (path, method) in OPEN_ROUTES:
             assert operation["security"] == [], f"{method} {path}"
+        elif path.startswith("/v1/vigilance/"):  # the cell's tools, or a reviewer's session
+            assert operation["security"] == [{"bearerAuth": []}, {"reviewerSession": []}]
+            assert "401" in operation["responses"]
+        elif path.startswith("/vigilance/"):  # the page: a reviewer's session only
+            assert operation["security"] == [{"reviewerSession": []}], f"{method} {path}"
         elif path.startswith("/v1/"):
             assert "security" not in operation, f"{method} {path}: the document's bearerAuth"
             assert "401" in operation["responses"]

@@ -29,6 +29,7 @@ from gateway.render.answers import search_answer_json, verify_answer_json
 from gateway.render.problems import problem_document, problem_kind
 from gateway.service import InsService
 from gateway.storage.apps import App
+from gateway.vigilance.recording import record_soap
 
 log = logging.getLogger("gateway.requests")
 
@@ -182,6 +183,7 @@ def _run(ctx: Any, operation: str, handler: Handler, request: Any, model: Any) -
         assert call.app is not None  # handle_rpc authenticated the key before parsing
         with call.gatekeeper.admit(call.app, operation):
             body, outcome = handler(call, request_fields(request))
+            record_soap(call, ctx.transport.req_env, body)  # vigilance events, before the answer
         answer = answer_model(model, body)
     except Exception as error:  # every error, ours or not, leaves as a mapped fault
         raise refused(call, error) from None
