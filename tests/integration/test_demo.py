@@ -32,7 +32,8 @@ from gateway.mock.personas import PERSONAS
 from tests.integration.servers import LOOPBACK, free_port, port_open
 from tests.paths import ROOT
 
-pytestmark = pytest.mark.integration
+# scripts/demo builds its own virtualenv (pip, up to 600 s on a loaded machine)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 
 COPIED = ("setup.py", "setup.cfg", "pyproject.toml", "README.md", "gateway", "wsdl", "scripts")
 ADRTROIS = next(p for p in PERSONAS if p.birth_name == "ADRTROIS" and "DOMINIQUE" in p.first_names)
