@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from gateway.access import APP_CACHE_SECONDS, Gatekeeper
@@ -44,12 +42,13 @@ def test_identify_and_admit(database: Database) -> None:
 
 def test_revocation_takes_effect_within_the_cache_time(database: Database) -> None:
     registry, key = _registry_with_app(database)
-    gate = Gatekeeper(registry)
+    now = [100.0]
+    gate = Gatekeeper(registry, clock=lambda: now[0])
     gate.identify(key)
 
     registry.revoke("lab")
     gate.identify(key)  # still cached
-    time.sleep(APP_CACHE_SECONDS + 0.1)
+    now[0] += APP_CACHE_SECONDS + 0.1
 
     with pytest.raises(AuthenticationFailed):
         gate.identify(key)
