@@ -23,12 +23,12 @@ import pytest
 import requests
 
 from gateway.pki.devpki import DevPki
+from testbed.postgres import fresh_schema
 from tests.integration.conftest import MockServer, gateway_env, start_mock
 from tests.integration.fronted import start_backend
 from tests.integration.personas import FOUND
 from tests.integration.servers import LOOPBACK
 from tests.support.nginx import start_nginx
-from tests.support.postgres import fresh_schema
 
 pytestmark = pytest.mark.integration
 CLIENTS = 16

@@ -24,17 +24,17 @@ from sqlalchemy import create_engine, text
 
 from gateway.pki.devpki import DevPki
 from gateway.storage import default_sqlite_url
+from testbed.postgres import fresh_schema
 from tests.integration.conftest import (
     APP,
     GatewayServer,
     MockServer,
     cli,
     gateway_env,
+    launch_gateway,
     register_app,
     start_mock,
 )
-from tests.integration.servers import CLI, LOOPBACK, ServerProcess, free_port
-from tests.support.postgres import fresh_schema
 
 pytestmark = pytest.mark.integration
 LATENCY_MS = 15000
@@ -50,22 +50,7 @@ SEARCH = {
 
 
 def start(dev_pki: DevPki, log_dir: Path, env: dict[str, str], key: str) -> GatewayServer:
-    port = free_port()
-    argv = [*CLI, "serve", "--bind", f"{LOOPBACK}:{port}", "--workers", "1", "--threads", "8"]
-    argv += ["--certfile", str(dev_pki.mock_server.pem), "--keyfile", str(dev_pki.mock_server.key)]
-    server = GatewayServer(
-        port, dev_pki.ca_bundle, ServerProcess(f"journal-{port}", argv, env, log_dir), key, env
-    )
-
-    def healthy() -> bool:
-        try:
-            url = server.base_url + "/healthz"
-            return server.session.get(url, verify=str(dev_pki.ca_bundle), timeout=1).ok
-        except requests.RequestException:
-            return False
-
-    server.process.wait_until(healthy)
-    return server
+    return launch_gateway(dev_pki, log_dir, env, key, name="journal", threads=8)
 
 
 @pytest.fixture(scope="module")

@@ -29,16 +29,17 @@ import requests
 from gateway.exceptions import ConcurrencyExceeded
 from gateway.pki.devpki import DevPki
 from gateway.shared_quotas import RedisQuotaGate, connect
+from testbed.postgres import fresh_schema
 from tests.integration.conftest import (
     GatewayServer,
     MockServer,
     gateway_env,
+    launch_gateway,
     register_app,
     start_mock,
 )
 from tests.integration.personas import PERSONAS
-from tests.integration.servers import CLI, LOOPBACK, ServerProcess, free_port
-from tests.support.postgres import fresh_schema
+from tests.integration.servers import CLI, LOOPBACK, free_port
 
 pytestmark = pytest.mark.integration
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -65,22 +66,7 @@ def redis_prefix() -> Iterator[str]:
 
 def start_replica(dev_pki: DevPki, log_dir: Path, env: dict[str, str]) -> GatewayServer:
     """``insi-gateway serve --workers 2`` over HTTPS on a free port (the app is registered)."""
-    port = free_port()
-    argv = [*CLI, "serve", "--bind", f"{LOOPBACK}:{port}", "--workers", "2", "--threads", "16"]
-    argv += ["--certfile", str(dev_pki.mock_server.pem), "--keyfile", str(dev_pki.mock_server.key)]
-    server = GatewayServer(
-        port, dev_pki.ca_bundle, ServerProcess(f"replica-{port}", argv, env, log_dir), "", env
-    )
-
-    def healthy() -> bool:
-        try:
-            url = server.base_url + "/healthz"
-            return server.session.get(url, verify=str(dev_pki.ca_bundle), timeout=1).ok
-        except requests.RequestException:
-            return False
-
-    server.process.wait_until(healthy, timeout=60)
-    return server
+    return launch_gateway(dev_pki, log_dir, env, "", name="replica", workers=2, threads=16)
 
 
 def replicas(

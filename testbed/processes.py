@@ -32,6 +32,11 @@ def rss_bytes(pid: int) -> int:
     raise AssertionError(f"no VmRSS for {pid}")
 
 
+def rss_kib(pid: int) -> int:
+    """Resident memory of ``pid`` in KiB (the unit of /proc)."""
+    return rss_bytes(pid) // 1024
+
+
 def only_worker(arbiter_pid: int) -> int:
     """The one worker of a single-worker gunicorn arbiter."""
     workers = children(arbiter_pid)
