@@ -137,20 +137,26 @@ class Harness:
         burst: str = "100000",
         max_concurrent: str = "1000",
         database_url: str | None = None,
+        operations: str = "",
     ) -> str:
-        """The API key of app ``name`` (registered on first use) in the given database."""
+        """The API key of app ``name`` (registered on first use) in the given database;
+        ``operations`` as ``apps add --operations`` takes them (default: its own default)."""
         slot = (name, database_url or self.db_url)
         if slot not in self._api_keys:
             argv = ["apps", "add", name, "--rate", rate, "--burst", burst]
+            argv += ["--operations", operations] if operations else []
             argv += ["--max-concurrent", max_concurrent]
             self._api_keys[slot] = json.loads(self.cli(argv, database_url=database_url))["api_key"]
         return self._api_keys[slot]
 
-    def start_mock(self, latency_ms: int, workers: int, threads: int) -> Server:
+    def start_mock(
+        self, latency_ms: int, workers: int, threads: int, env: dict[str, str] | None = None
+    ) -> Server:
+        """The mock teleservice (``env``: more ``MOCK_*`` settings, a request log say)."""
         port = free_port()
         argv = [CLI, "mock", "--bind", f"{LOOPBACK}:{port}", "--pki", str(self.pki.directory)]
         argv += ["--workers", str(workers), "--threads", str(threads)]
-        env = {"MOCK_LATENCY_MS": str(latency_ms), "MOCK_ALLOWED_IDAM": IDAM}
+        env = {"MOCK_LATENCY_MS": str(latency_ms), "MOCK_ALLOWED_IDAM": IDAM, **(env or {})}
         log_path = self.run_dir / f"mock-{latency_ms}ms-{port}.log"
         server = Server(f"mock-{latency_ms}ms", argv, env, log_path, port, shown_env=env)
         server.start(https=True)
