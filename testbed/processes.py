@@ -42,3 +42,18 @@ def only_worker(arbiter_pid: int) -> int:
     workers = children(arbiter_pid)
     assert len(workers) == 1, f"expected one worker under {arbiter_pid}, found {workers}"
     return workers[0]
+
+
+def connected_to(port: int) -> int:
+    """How many established IPv4 TCP connections of this machine go to ``port`` (clients').
+
+    A gateway's call in progress toward a mock on ``port`` shows here before the mock, which
+    logs a request only once answered, can tell anything.
+    """
+    established = "01"
+    count = 0
+    for line in (PROC / "net" / "tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+        count += remote_port == port and fields[3] == established
+    return count

@@ -14,12 +14,17 @@ class WaitTimeout(AssertionError):
 
 
 def wait_until(
-    predicate: Callable[[], T], timeout: float, what: str, *, interval: float = 0.05
+    predicate: Callable[[], T],
+    timeout: float,
+    what: str | Callable[[], str],
+    *,
+    interval: float = 0.05,
 ) -> T:
     """Poll ``predicate`` until it returns a truthy value (returned) or ``timeout`` s pass.
 
-    ``what`` names the condition in the failure message. The predicate is called once more
-    at the deadline, so a slow machine that met the condition late still passes.
+    ``what`` names the condition in the failure message (a callable: asked at the failure,
+    to say the last state seen). The predicate is called once more at the deadline, so a
+    slow machine that met the condition late still passes.
     """
     deadline = time.monotonic() + timeout
     while True:
@@ -31,5 +36,6 @@ def wait_until(
             value = predicate()
             if value:
                 return value
-            raise WaitTimeout(f"not within {timeout:g} s: {what}")
+            said = what() if callable(what) else what
+            raise WaitTimeout(f"not within {timeout:g} s: {said}")
         time.sleep(min(interval, left))

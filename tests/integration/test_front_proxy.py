@@ -96,7 +96,7 @@ def _measure(
 
     total = SLOW_HEADERS + SLOW_BODIES
     with slow_clients.attack(address, tls, _payloads(key), max_seconds=60) as counters:
-        slow_clients.wait_for(lambda: counters.connected >= total, timeout=20)
+        wait_until(lambda: counters.connected >= total, 60, f"{total} attackers connected")
         assert counters.connected >= total, f"only {counters.connected} attackers got in"
         run = functools.partial(slow_clients.probe, seconds=PROBE_SECONDS)
         slow_clients.probe_in_parallel(

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import socket
 import ssl
-import time
 
 import pytest
 
+from testbed.waiting import wait_until
 from tests.integration.conftest import GatewayFactory, GatewayServer, MockServer
 from tests.integration.servers import LOOPBACK
 
@@ -84,7 +84,7 @@ def test_malformed_requests_and_garbage_leave_json_lines_without_their_content(
     )
     for data in GARBAGE[:3]:
         _send_plain(fresh_gateway, data)  # not even TLS
-    time.sleep(1)  # the worker logs after answering
+    _wait_for_the_log_of(fresh_gateway, "gunicorn-logs-sentinel")  # logged after answering
 
     output = fresh_gateway.process.output()
     lines = [line for line in output.splitlines() if line.strip()]
@@ -102,3 +102,18 @@ def test_malformed_requests_and_garbage_leave_json_lines_without_their_content(
     assert json_chunks.startswith(b"HTTP/1.1 400"), json_chunks[:300]
     assert b"malformed-request" in json_chunks
     assert b"Client.malformed-request" in soap_chunks, soap_chunks[:600]
+
+
+def _wait_for_the_log_of(gateway: GatewayServer, request_id: str) -> None:
+    """One well-formed request after the others, and its log line written (they came first)."""
+    gateway.session.get(
+        gateway.base_url + "/healthz",
+        headers={"X-Request-ID": request_id},
+        verify=str(gateway.ca_bundle),
+        timeout=30,
+    )
+    wait_until(
+        lambda: f'"request_id": "{request_id}"' in gateway.process.output(),
+        30,
+        f"the gateway logged the request {request_id}",
+    )
