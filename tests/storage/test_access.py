@@ -1,4 +1,5 @@
-"""Application keys through the Gatekeeper, on a real registry (both backends)."""
+"""Application keys through the Gatekeeper: on a real registry (both backends); its key cache
+on a clock given to it."""
 
 from __future__ import annotations
 
