@@ -52,7 +52,7 @@ def run(args: argparse.Namespace, chosen: list[str]) -> dict[str, Any]:
     """Run the chosen scenarios; a failing scenario is recorded and the others still run."""
     h = Harness(args)
     idle = CpuWindow({})
-    time.sleep(3)
+    time.sleep(3)  # the measurement: the machine's background load over 3 idle seconds
     meta: dict[str, Any] = {
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine.machine(),

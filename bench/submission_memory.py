@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -30,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gateway.pki.devpki import generate_dev_pki  # noqa: E402
-from tests.integration.servers import free_port  # noqa: E402
-from tests.support.processes import only_worker, rss_bytes  # noqa: E402
+from testbed.processes import only_worker, rss_bytes  # noqa: E402
+from testbed.servers import answers, free_port, launch  # noqa: E402
 
 CLI = [sys.executable, "-m", "gateway.cli"]
 MIB = 1024 * 1024
@@ -73,32 +72,23 @@ def main() -> None:
         key = json.loads(added.stdout)["api_key"]
         port = free_port()
         argv = [*CLI, "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "8"]
-        log = open(Path(tmp) / "gateway.log", "wb")  # noqa: SIM115
-        server = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+        health = f"http://127.0.0.1:{port}/healthz"
+        server = launch("gateway", argv, env, Path(tmp), ready=lambda: answers(health))
         try:
             print(json.dumps(measure(server.pid, port, key, body(args.mib), args)))
         finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(30)
-            log.close()
+            server.stop(grace=30)
 
 
 def measure(arbiter: int, port: int, key: str, data: bytes, args: argparse.Namespace) -> dict:
     url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if requests.get(url + "/healthz", timeout=1).ok:
-                break
-        except requests.RequestException:
-            time.sleep(0.1)
     worker = only_worker(arbiter)
     before = rss_bytes(worker)
     peak, stop = [before], threading.Event()
 
     def sample() -> None:
-        while not stop.is_set():
+        while not stop.wait(0.02):  # a sample every 20 ms until stopped
             peak.append(rss_bytes(worker))
-            time.sleep(0.02)
 
     statuses: list[int] = []
 
@@ -116,9 +106,9 @@ def measure(arbiter: int, port: int, key: str, data: bytes, args: argparse.Names
     for thread in posts:
         thread.join()
     seconds = time.monotonic() - started
-    time.sleep(1.0)
+    time.sleep(1.0)  # the measurement: the RSS 1 s after the submission ...
     after_1s = rss_bytes(worker)
-    time.sleep(args.settle)
+    time.sleep(args.settle)  # ... and after --settle seconds
     stop.set()
     sampler.join()
     return {

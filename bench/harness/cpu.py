@@ -14,16 +14,11 @@ import time
 from pathlib import Path
 
 from harness.paths import ROOT
+from testbed.processes import children, rss_kib
+
+__all__ = ["CpuWindow", "children", "cpu_seconds", "rss_kib", "run_bounded", "system_busy"]
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def children(pid: int) -> list[int]:
-    """Direct children of ``pid`` (a gunicorn master's workers)."""
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(c) for c in (task / "children").read_text().split()]
-    return found
 
 
 def cpu_seconds(pid: int) -> float:
@@ -41,13 +36,6 @@ def system_busy() -> tuple[float, float]:
     idle = values[3] + values[4]  # idle + iowait
     total = sum(values[:8])
     return (total - idle) / CLK_TCK, total / CLK_TCK
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for {pid}")
 
 
 def run_bounded(

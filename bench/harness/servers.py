@@ -12,12 +12,8 @@ import json
 import os
 import secrets
 import shlex
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +22,7 @@ from typing import Any
 from gateway.pki.devpki import DevPki, generate_dev_pki
 from harness.cpu import children
 from harness.paths import CLI, IDAM, LOOPBACK, ROOT
+from testbed.servers import ServerProcess, answers, free_port, port_open
 
 COMMANDS: list[str] = []  # every command run, in order, for the report
 
@@ -46,20 +43,6 @@ def record(argv: list[str], env: dict[str, str] | None = None) -> None:
     COMMANDS.append(shown(argv, env))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
-
-
-def port_open(port: int) -> bool:
-    try:
-        with socket.create_connection((LOOPBACK, port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
 @dataclass
 class Server:
     """A gunicorn server of ours (``insi-gateway serve|mock``), in its own process group."""
@@ -70,59 +53,34 @@ class Server:
     log_path: Path
     port: int
     shown_env: dict[str, str] = field(default_factory=dict)
-    process: subprocess.Popen[bytes] | None = None
+    process: ServerProcess | None = None
 
     def start(self, https: bool = False) -> None:
+        """Start it and wait until it serves (its port, its workers, ``/healthz`` unless
+        ``https``: the mock wants a client certificate, an open port is enough)."""
         record(self.argv, self.shown_env)
         log(f"start {self.name}: {shown(self.argv, self.shown_env)}")
-        self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            self.argv,
-            env={**os.environ, **self.env},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=ROOT,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited:\n{self.log_path.read_text()[-3000:]}")
-            if port_open(self.port) and self.workers() and self._ready(https):
-                return
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"{self.name} not ready in 60 s:\n{self.log_path.read_text()[-3000:]}")
+        health = f"http://{LOOPBACK}:{self.port}/healthz"
 
-    def _ready(self, https: bool) -> bool:
-        if https:
-            return True  # the mock wants a client certificate: an open port is enough
-        try:
-            url = f"http://{LOOPBACK}:{self.port}/healthz"
-            with urllib.request.urlopen(url, timeout=2) as answer:
-                return bool(answer.status == 200)
-        except OSError:
-            return False
+        def ready() -> bool:
+            up = port_open(self.port) and bool(self.workers())
+            return up and (https or answers(health, timeout=2))
+
+        directory = self.log_path.parent
+        self.process = ServerProcess(
+            self.name, self.argv, self.env, directory, cwd=ROOT, log_path=self.log_path
+        )
+        self.process.wait_until(ready, timeout=60)  # stopped, with its log, if late or dead
 
     def workers(self) -> list[int]:
         """The gunicorn workers (children of the master)."""
         assert self.process is not None
-        try:
-            return children(self.process.pid)
-        except FileNotFoundError:
-            return []
+        return children(self.process.pid)
 
     def stop(self) -> None:
         if self.process is None:
             return
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        self._log.close()
+        self.process.stop(grace=40)
         log(f"stopped {self.name}")
 
 
@@ -179,20 +137,26 @@ class Harness:
         burst: str = "100000",
         max_concurrent: str = "1000",
         database_url: str | None = None,
+        operations: str = "",
     ) -> str:
-        """The API key of app ``name`` (registered on first use) in the given database."""
+        """The API key of app ``name`` (registered on first use) in the given database;
+        ``operations`` as ``apps add --operations`` takes them (default: its own default)."""
         slot = (name, database_url or self.db_url)
         if slot not in self._api_keys:
             argv = ["apps", "add", name, "--rate", rate, "--burst", burst]
+            argv += ["--operations", operations] if operations else []
             argv += ["--max-concurrent", max_concurrent]
             self._api_keys[slot] = json.loads(self.cli(argv, database_url=database_url))["api_key"]
         return self._api_keys[slot]
 
-    def start_mock(self, latency_ms: int, workers: int, threads: int) -> Server:
+    def start_mock(
+        self, latency_ms: int, workers: int, threads: int, env: dict[str, str] | None = None
+    ) -> Server:
+        """The mock teleservice (``env``: more ``MOCK_*`` settings, a request log say)."""
         port = free_port()
         argv = [CLI, "mock", "--bind", f"{LOOPBACK}:{port}", "--pki", str(self.pki.directory)]
         argv += ["--workers", str(workers), "--threads", str(threads)]
-        env = {"MOCK_LATENCY_MS": str(latency_ms), "MOCK_ALLOWED_IDAM": IDAM}
+        env = {"MOCK_LATENCY_MS": str(latency_ms), "MOCK_ALLOWED_IDAM": IDAM, **(env or {})}
         log_path = self.run_dir / f"mock-{latency_ms}ms-{port}.log"
         server = Server(f"mock-{latency_ms}ms", argv, env, log_path, port, shown_env=env)
         server.start(https=True)

@@ -19,6 +19,7 @@ ORDER = [
     "journal",
     "memory",
     "submission",
+    "jobs",
 ]
 
 

@@ -11,7 +11,7 @@ import hashlib
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from gateway.admission.cards import CardGate
@@ -62,8 +62,10 @@ class Gatekeeper:
         interactive: InteractiveGate | None = None,
         cards: CardGate | None = None,
         throttle: FailureThrottle | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._registry = registry
+        self._clock = clock  # seconds, for the key cache (like QuotaGate and FailureThrottle)
         self.cards = cards or CardGate(None)
         self._throttle = throttle
         self._quotas: Admission = quotas or QuotaGate()
@@ -84,7 +86,7 @@ class Gatekeeper:
         address still passes, so a flooder cannot lock out its neighbours.
         """
         digest = hashlib.sha256(key.encode()).hexdigest()
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             cached = self._known.get(digest)
         if key and cached is not None and cached[1] > now:

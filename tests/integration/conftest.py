@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,15 @@ import pytest
 import requests
 
 from gateway.pki.devpki import DevPki
-from tests.integration.servers import CLI, LOOPBACK, ServerProcess, free_port, port_open
+from tests.integration.servers import (
+    CLI,
+    LOOPBACK,
+    ServerProcess,
+    answers,
+    free_port,
+    launch,
+    port_open,
+)
 from tests.paths import REFERENCE_DIR
 from tests.support.fr_core import check_document
 
@@ -93,7 +101,7 @@ def start_mock(
     reject (``MOCK_CONTRACT_DIR``)."""
     port = port or free_port()
     request_log = log_dir / f"mock-{port}-requests.jsonl"
-    process = ServerProcess(
+    process = launch(
         f"mock-{port}",
         [*CLI, "mock", "--bind", f"{LOOPBACK}:{port}", "--pki", str(dev_pki.directory)],
         {
@@ -103,8 +111,8 @@ def start_mock(
             **env,
         },
         log_dir,
+        ready=lambda: port_open(port),  # it wants a client certificate: an open port will do
     )
-    process.wait_until(lambda: port_open(port))
     return MockServer(port, request_log, process)
 
 
@@ -168,37 +176,38 @@ def start_gateway(
         "--max-concurrent",
         "64",
     )
-    process = ServerProcess(
-        f"gateway-{port}",
-        [
-            *CLI,
-            "serve",
-            "--bind",
-            f"{LOOPBACK}:{port}",
-            "--workers",
-            "1",
-            "--threads",
-            str(threads),
-            "--certfile",
-            str(dev_pki.mock_server.pem),
-            "--keyfile",
-            str(dev_pki.mock_server.key),
-        ],
+    return launch_gateway(dev_pki, log_dir, env, api_key, port=port, threads=threads)
+
+
+def launch_gateway(
+    dev_pki: DevPki,
+    log_dir: Path,
+    env: Mapping[str, str],
+    api_key: str,
+    *,
+    name: str = "gateway",
+    port: int | None = None,
+    workers: int = 1,
+    threads: int = 4,
+    extra: Sequence[str] = (),
+    timeout: float = 60.0,
+) -> GatewayServer:
+    """``insi-gateway serve`` over HTTPS on ``port`` (else a free one), once /healthz answers."""
+    port = port or free_port()
+    argv = [*CLI, "serve", "--bind", f"{LOOPBACK}:{port}", "--workers", str(workers)]
+    argv += ["--threads", str(threads), "--certfile", str(dev_pki.mock_server.pem)]
+    argv += ["--keyfile", str(dev_pki.mock_server.key), *extra]
+    session = requests.Session()
+    health = f"https://localhost:{port}/healthz"
+    process = launch(
+        f"{name}-{port}",
+        argv,
         env,
         log_dir,
+        ready=lambda: answers(health, verify=str(dev_pki.ca_bundle), session=session),
+        timeout=timeout,
     )
-    server = GatewayServer(port, dev_pki.ca_bundle, process, api_key, env)
-
-    def healthy() -> bool:
-        try:
-            return server.session.get(
-                server.base_url + "/healthz", verify=str(dev_pki.ca_bundle), timeout=1
-            ).ok
-        except requests.RequestException:
-            return False
-
-    process.wait_until(healthy)
-    return server
+    return GatewayServer(port, dev_pki.ca_bundle, process, api_key, env, session)
 
 
 @pytest.fixture(scope="session")

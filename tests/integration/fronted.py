@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-import requests
-
 from gateway.pki.devpki import DevPki
 from tests.integration.conftest import APP, GatewayServer, register_app
-from tests.integration.servers import CLI, LOOPBACK, ServerProcess, free_port
+from tests.integration.servers import CLI, LOOPBACK, answers, free_port, launch
 
 
 def start_backend(
@@ -49,14 +47,6 @@ def start_backend(
         str(threads),
         *extra,
     ]
-    process = ServerProcess(name, argv, env, log_dir)
-    server = GatewayServer(port, dev_pki.ca_bundle, process, api_key, env)
-    process.wait_until(lambda: healthy(f"http://{LOOPBACK}:{port}"))
-    return server
-
-
-def healthy(base_url: str) -> bool:
-    try:
-        return requests.get(base_url + "/healthz", timeout=1).ok
-    except requests.RequestException:
-        return False
+    health = f"http://{LOOPBACK}:{port}/healthz"
+    process = launch(name, argv, env, log_dir, ready=lambda: answers(health))
+    return GatewayServer(port, dev_pki.ca_bundle, process, api_key, env)

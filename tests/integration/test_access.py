@@ -7,7 +7,6 @@ import os
 import sqlite3
 import subprocess
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,8 @@ import pytest
 import requests
 
 from gateway.pki.devpki import DevPki
+from testbed.processes import connected_to
+from testbed.waiting import wait_until
 from tests.integration.conftest import (
     AUDIT_KEY,
     GatewayFactory,
@@ -157,7 +158,9 @@ def test_over_concurrency_is_429(
             )
         )
         first.start()
-        time.sleep(0.5)  # the first is now waiting on the slow teleservice
+        wait_until(  # the first is admitted and now waiting on the slow teleservice
+            lambda: connected_to(slow.port), 30, "the first call connected to the teleservice"
+        )
         second = server.post("/v1/ins/search", DOMINIQUE, key=key)
         soap_second = soap(server, key)
         first.join(30)

@@ -15,7 +15,6 @@ of the job).
 
 from __future__ import annotations
 
-import secrets
 import threading
 import time
 from collections import Counter
@@ -24,15 +23,16 @@ from pathlib import Path
 
 import pytest
 import requests
-from sqlalchemy import create_engine, text
 
 from gateway.admission.priority import DEFAULT_MAX_WAIT
 from gateway.pki.devpki import DevPki
+from testbed.postgres import fresh_schema
+from testbed.waiting import wait_until
 from tests.integration.conftest import GatewayServer, MockServer, start_mock
 from tests.integration.test_jobs import (
-    POSTGRES_URL,
     Jobs,
     check_one_answer_per_row,
+    claimed_by,
     finished,
     jsonl,
     start_jobs_gateway,
@@ -56,67 +56,71 @@ def mock(dev_pki: DevPki, log_dir: Path) -> Iterator[MockServer]:
     server.process.stop()
 
 
-def poll_until(server: GatewayServer, job_id: str, until: float, polls: list[int]) -> None:
-    """Interactive traffic: one client thread polling the job's status until ``until``."""
+def poll_until(
+    server: GatewayServer, job_id: str, stop: threading.Event, up: list[str], polls: list[int]
+) -> None:
+    """Interactive traffic: one client thread polling the job's status until ``stop``.
+
+    Its name goes to ``up`` once its first poll is answered, its count to ``polls`` at the end.
+    """
     session = requests.Session()
     url = f"{server.base_url}/v1/jobs/{job_id}"
     headers = {"Authorization": f"Bearer {server.api_key}"}
     count = 0
-    while time.monotonic() < until:
+    while not stop.is_set():
         response = session.get(url, headers=headers, verify=str(server.ca_bundle), timeout=60)
         assert response.status_code == 200, response.text
         count += 1
+        if count == 1:
+            up.append(threading.current_thread().name)
     polls.append(count)
 
 
 def test_the_batch_gets_its_share_under_64_threads_of_load_and_no_row_is_sent_twice(
     dev_pki: DevPki, log_dir: Path, mock: MockServer
 ) -> None:
-    schema = f"gw_turns_{secrets.token_hex(6)}"
-    admin = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 5})
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    env = {
-        "DATABASE_URL": f"{POSTGRES_URL}?options=-csearch_path%3D{schema}",
-        "GATEWAY_JOB_WORKERS": str(WORKERS),
-        "GATEWAY_JOB_RATE": "50",
-        "GATEWAY_JOB_LEASE_SECONDS": "1",
-    }
     identities = synthetic("TURNS", ROWS)
     servers: list[GatewayServer] = []
-    try:
-        servers.append(start_jobs_gateway(dev_pki, log_dir, mock.url, threads=64, **env))
-        key = servers[0].api_key
-        servers.append(start_jobs_gateway(dev_pki, log_dir, mock.url, key, threads=64, **env))
-        jobs = Jobs(servers[0])
-        job_id = jobs.submit(jsonl(identities), "application/x-ndjson")
+    with fresh_schema("gw_turns") as url:
+        env = {
+            "DATABASE_URL": url,
+            "GATEWAY_JOB_WORKERS": str(WORKERS),
+            "GATEWAY_JOB_RATE": "50",
+            "GATEWAY_JOB_LEASE_SECONDS": "1",
+        }
+        try:
+            servers.append(start_jobs_gateway(dev_pki, log_dir, mock.url, threads=64, **env))
+            key = servers[0].api_key
+            servers.append(start_jobs_gateway(dev_pki, log_dir, mock.url, key, threads=64, **env))
+            jobs = Jobs(servers[0])
+            job_id = jobs.submit(jsonl(identities), "application/x-ndjson")
 
-        until = time.monotonic() + 1.0 + LOAD_SECONDS
-        polls: list[int] = []
-        load = [
-            threading.Thread(target=poll_until, args=(servers[n % REPLICAS], job_id, until, polls))
-            for n in range(CLIENT_THREADS)
-        ]
-        for thread in load:
-            thread.start()
-        time.sleep(1.0)  # the load is up
-        done_before = jobs.status(job_id)["done"]
-        time.sleep(max(0.0, until - time.monotonic()))
-        done_after = jobs.status(job_id)["done"]
-        for thread in load:
-            thread.join(60)
+            stop_load, up, polls = threading.Event(), list[str](), list[int]()
+            load = [
+                threading.Thread(
+                    target=poll_until, args=(servers[n % REPLICAS], job_id, stop_load, up, polls)
+                )
+                for n in range(CLIENT_THREADS)
+            ]
+            for thread in load:
+                thread.start()
+            try:
+                wait_until(lambda: len(up) == CLIENT_THREADS, 60, "every client thread polling")
+                done_before = jobs.status(job_id)["done"]
+                time.sleep(LOAD_SECONDS)  # the measured window of steady load (what is tested)
+                done_after = jobs.status(job_id)["done"]
+            finally:
+                stop_load.set()
+                for thread in load:
+                    thread.join(60)
 
-        status = jobs.wait(job_id, finished, timeout=120)
-        results = jobs.results(job_id)
-        with admin.begin() as conn:
-            owners = conn.execute(text(f"SELECT claimed_by FROM {schema}.job_rows")).scalars()  # noqa: S608
+            status = jobs.wait(job_id, finished, timeout=120)
+            results = jobs.results(job_id)
+            owners = claimed_by(url)
             pids = Counter(owner.split(":")[1] for owner in owners)
-    finally:
-        for server in servers:
-            stop(server)
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+        finally:
+            for server in servers:
+                stop(server)
 
     advanced = done_after - done_before
     share = REPLICAS * WORKERS * LOAD_SECONDS / DEFAULT_MAX_WAIT  # one call per max_wait each

@@ -134,7 +134,7 @@ def test_a_full_outage_opens_within_the_window_and_recovery_closes_it(
 
     down.process.stop()
     launch.mock(port=port)  # the teleservice is back
-    time.sleep(2.5)  # past INSI_BREAKER_COOLDOWN
+    time.sleep(2.5)  # the time under test: past INSI_BREAKER_COOLDOWN (the gateway's clock)
     assert metric(server, "gateway_circuit_state") == 1.0  # half-open
     answers = [search(server) for _ in range(defaults.probes)]
 

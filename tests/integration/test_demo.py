@@ -21,7 +21,6 @@ import site
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,10 +28,12 @@ from pathlib import Path
 import pytest
 
 from gateway.mock.personas import PERSONAS
+from testbed.waiting import wait_until
 from tests.integration.servers import LOOPBACK, free_port, port_open
 from tests.paths import ROOT
 
-pytestmark = pytest.mark.integration
+# scripts/demo builds its own virtualenv (pip, up to 600 s on a loaded machine)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 
 COPIED = ("setup.py", "setup.cfg", "pyproject.toml", "README.md", "gateway", "wsdl", "scripts")
 ADRTROIS = next(p for p in PERSONAS if p.birth_name == "ADRTROIS" and "DOMINIQUE" in p.first_names)
@@ -242,9 +243,7 @@ def test_stop_then_a_busy_port_is_named(kept: Demo) -> None:
     assert len(pids) == 2
     stopped = kept.demo("--stop")
     assert stopped.returncode == 0, stopped.stderr
-    deadline = time.monotonic() + 30
-    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_until(lambda: not any(_alive(pid) for pid in pids), 60, f"demo processes {pids} gone")
     assert not any(_alive(pid) for pid in pids)
     assert not port_open(kept.gateway_port)
 

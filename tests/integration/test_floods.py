@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from testbed.waiting import wait_until
 from tests.integration.conftest import GatewayFactory, GatewayServer, MockServer, cli
 from tests.integration.servers import CLI
 
@@ -58,7 +59,12 @@ def test_a_flood_of_wrong_keys_is_throttled_and_journaled_as_counts(
     intervals = math.ceil((time.monotonic() - started) / INTERVAL) + 1
     statuses = [status for status, _ in answers]
     ok = guarded.post("/v1/ins/search", {"birth_name": "X"})  # a known key still passes
-    time.sleep(INTERVAL + 2)  # the last interval ends and the watch writes the counts
+    wait_until(  # the last interval ends and the watch writes the counts
+        lambda: sum(r["count"] or 1 for r in journal(guarded) if r["app"] is None) >= FLOOD,
+        INTERVAL + 60,
+        f"the {FLOOD} refusals journaled",
+        interval=1.0,
+    )
 
     assert statuses.count(401) == LIMIT
     assert statuses.count(429) == FLOOD - LIMIT
@@ -84,8 +90,11 @@ def test_a_body_over_the_limit_with_a_valid_key_is_journaled(guarded: GatewaySer
 def test_the_logged_head_anchors_the_journal_and_a_purge_keeps_it_verifiable(
     guarded: GatewayServer,
 ) -> None:
+    logged = len(_heads(guarded))
     guarded.post("/v1/ins/search", {"birth_name": "X"})
-    time.sleep(2.5)  # the watch logs the head every second
+    wait_until(  # the watch logs the head every second
+        lambda: len(_heads(guarded)) > logged, 30, "an audit head line logged after the call"
+    )
     heads = [
         line for line in map(_json, guarded.process.output().splitlines())
         if line.get("event") == "audit head"
@@ -116,3 +125,9 @@ def _run(server: GatewayServer, *args: str) -> subprocess.CompletedProcess[str]:
         [*CLI, *args], env={**os.environ, **server.env}, capture_output=True, text=True,
         timeout=60, check=False,
     )  # fmt: skip
+
+
+def _heads(server: GatewayServer) -> list[dict[str, Any]]:
+    """The "audit head" lines of the gateway's log so far."""
+    lines = map(_json, server.process.output().splitlines())
+    return [line for line in lines if line.get("event") == "audit head"]

@@ -11,11 +11,13 @@ import json
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
 from gateway.pki.devpki import DevPki
+from testbed.waiting import wait_until
 from tests.integration.conftest import GatewayServer, MockServer, gateway_env
 from tests.integration.fronted import start_backend
 from tests.integration.personas import FOUND
@@ -94,7 +96,7 @@ def _measure(
 
     total = SLOW_HEADERS + SLOW_BODIES
     with slow_clients.attack(address, tls, _payloads(key), max_seconds=60) as counters:
-        slow_clients.wait_for(lambda: counters.connected >= total, timeout=20)
+        wait_until(lambda: counters.connected >= total, 60, f"{total} attackers connected")
         assert counters.connected >= total, f"only {counters.connected} attackers got in"
         run = functools.partial(slow_clients.probe, seconds=PROBE_SECONDS)
         slow_clients.probe_in_parallel(
@@ -239,7 +241,10 @@ def test_limits_and_access_log(nginx: Nginx, backend: GatewayServer, dev_pki: De
     assert job.status_code < 500
     assert metrics.status_code == 404
     assert health.status_code == 200
-    records = [json.loads(line) for line in nginx.access_lines()]
+    # nginx writes a request's line after answering it: wait for both lines read below
+    records = wait_until(
+        lambda: _with_health_and_413(nginx), 30, "nginx logged the /healthz and the 413 lines"
+    )
     logged = next(r for r in records if r["path"] == "/healthz" and "access-log" in r["request_id"])
     assert logged["status"] == 200
     assert logged["upstream"] == f"{LOOPBACK}:{backend.port}"
@@ -248,3 +253,10 @@ def test_limits_and_access_log(nginx: Nginx, backend: GatewayServer, dev_pki: De
     assert backend.api_key not in text
     rejected = next(r for r in records if r["status"] == 413)
     assert rejected["upstream"] == ""  # refused by nginx: the gateway never saw it
+
+
+def _with_health_and_413(nginx: Nginx) -> list[dict[str, Any]]:
+    """The access log's records once it holds this test's /healthz and 413 lines, else []."""
+    records = [json.loads(line) for line in nginx.access_lines()]
+    health = any(r["path"] == "/healthz" and "access-log" in r["request_id"] for r in records)
+    return records if health and any(r["status"] == 413 for r in records) else []

@@ -23,12 +23,13 @@ import pytest
 import requests
 
 from gateway.pki.devpki import DevPki
+from testbed.postgres import fresh_schema
+from testbed.waiting import wait_until
 from tests.integration.conftest import MockServer, gateway_env, start_mock
 from tests.integration.fronted import start_backend
 from tests.integration.personas import FOUND
 from tests.integration.servers import LOOPBACK
 from tests.support.nginx import start_nginx
-from tests.support.postgres import fresh_schema
 
 pytestmark = pytest.mark.integration
 CLIENTS = 16
@@ -97,6 +98,11 @@ def _ready(port: int) -> int:
         return 0
 
 
+def _served_by_both(lines: list[str], *ports: int) -> bool:
+    """Whether nginx's access log shows answers from each of ``ports`` (10 at least each)."""
+    return all(sum(f'"upstream":"{LOOPBACK}:{port}"' in x for x in lines) >= 10 for port in ports)
+
+
 def test_sigterm_under_load_through_the_proxy_fails_no_request(
     dev_pki: DevPki,
     log_dir: Path,
@@ -124,15 +130,25 @@ def test_sigterm_under_load_through_the_proxy_fails_no_request(
         assert _ready(stopping.port) == 200
         url = proxy.base_url + "/v1/ins/search"
         with Load(url, stopping.api_key, str(dev_pki.ca_bundle)) as load:
-            time.sleep(3)
+            wait_until(
+                lambda: _served_by_both(proxy.access_lines(), stopping.port, staying.port),
+                60,
+                "both replicas serving the load",
+            )
             before = len(proxy.access_lines())
             signalled = time.monotonic()
             os.kill(stopping.process.process.pid, signal.SIGTERM)
-            time.sleep(0.5)
-            readiness_in_drain = _ready(stopping.port)
+            readiness_in_drain = wait_until(  # the first answer that is not "ready"
+                lambda: (code,) if (code := _ready(stopping.port)) != 200 else None,
+                DRAIN_SECONDS,
+                "/readyz of the stopping replica no longer 200",
+            )[0]
             exit_code = stopping.process.process.wait(timeout=DRAIN_SECONDS + 40)
             exited_after = time.monotonic() - signalled
-            time.sleep(2)  # the survivor alone
+            alone = len(proxy.access_lines())
+            wait_until(  # the survivor alone
+                lambda: len(proxy.access_lines()) >= alone + 20, 60, "20 answers of the survivor"
+            )
         after = proxy.access_lines()[before:]
     finally:
         proxy.process.stop()

@@ -13,10 +13,10 @@ import re
 import signal
 import socket
 import ssl
-import time
 
 import pytest
 
+from testbed.waiting import wait_until
 from tests.integration.conftest import GatewayFactory, GatewayServer, MockServer
 from tests.integration.servers import LOOPBACK
 
@@ -87,7 +87,7 @@ def test_malformed_requests_and_garbage_leave_json_lines_without_their_content(
     )
     for data in GARBAGE[:3]:
         _send_plain(fresh_gateway, data)  # not even TLS
-    time.sleep(1)  # the worker logs after answering
+    _wait_for_the_log_of(fresh_gateway, "gunicorn-logs-sentinel")  # logged after answering
 
     output = fresh_gateway.process.output()
     lines = [line for line in output.splitlines() if line.strip()]
@@ -122,3 +122,18 @@ def test_every_line_of_a_sigterm_is_formatted(
     closed = re.compile(r"listener closed; finishing [0-9]+ connection\(s\)")
     assert any(closed.fullmatch(event) for event in events), events[-8:]
     assert [event for event in events if "%" in event] == []
+
+
+def _wait_for_the_log_of(gateway: GatewayServer, request_id: str) -> None:
+    """One well-formed request after the others, and its log line written (they came first)."""
+    gateway.session.get(
+        gateway.base_url + "/healthz",
+        headers={"X-Request-ID": request_id},
+        verify=str(gateway.ca_bundle),
+        timeout=30,
+    )
+    wait_until(
+        lambda: f'"request_id": "{request_id}"' in gateway.process.output(),
+        30,
+        f"the gateway logged the request {request_id}",
+    )

@@ -23,10 +23,10 @@ import pytest
 import requests
 
 from gateway.pki.devpki import DevPki
+from testbed.processes import only_worker, rss_bytes
 from tests.integration.conftest import GatewayFactory, GatewayServer
 from tests.integration.personas import NIR, PERSONAS
-from tests.integration.servers import LOOPBACK
-from tests.support.processes import only_worker, rss_bytes
+from tests.integration.servers import LOOPBACK, answers
 from tests.support.upstreams import Canned, FakeUpstream, Launcher, Reaper, Tripwire
 
 pytestmark = pytest.mark.integration
@@ -206,10 +206,8 @@ def assert_client_fault(response: requests.Response, endpoint: str, slug: str) -
 
 
 def healthy(gateway: GatewayServer) -> bool:
-    response = gateway.session.get(
-        gateway.base_url + "/healthz", verify=str(gateway.ca_bundle), timeout=5
-    )
-    return response.status_code == 200
+    url, verify = gateway.base_url + "/healthz", str(gateway.ca_bundle)
+    return answers(url, verify=verify, session=gateway.session, timeout=5)
 
 
 @pytest.mark.parametrize("endpoint", ["/soap", "/soap12"])

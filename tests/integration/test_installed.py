@@ -29,10 +29,11 @@ import pytest
 import requests
 
 from gateway.mock.personas import PERSONAS
-from tests.integration.servers import LOOPBACK, ServerProcess, free_port
+from tests.integration.servers import LOOPBACK, ServerProcess, answers, free_port, launch, port_open
 from tests.paths import ROOT
 
-pytestmark = pytest.mark.integration
+# builds a wheel and pip-installs it in a fresh venv (up to 900 s alone on a loaded machine)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
 
 SOURCES = ("setup.py", "setup.cfg", "pyproject.toml", "README.md", "gateway", "wsdl")
 NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
@@ -208,7 +209,7 @@ def test_mock_gateway_and_search_run_unprivileged_outside_the_checkout(
 
     logs = installed.base / "logs"
     logs.mkdir(exist_ok=True)
-    mock = ServerProcess(
+    mock = launch(
         "installed-mock",
         [
             *NOBODY,
@@ -221,6 +222,7 @@ def test_mock_gateway_and_search_run_unprivileged_outside_the_checkout(
         ],
         {**env, "MOCK_ALLOWED_IDAM": IDAM},
         logs,
+        ready=lambda: port_open(mock_port),  # it wants a client certificate: an open port
         cwd=Path("/"),
         inherit_env=False,
     )
@@ -242,10 +244,10 @@ def test_mock_gateway_and_search_run_unprivileged_outside_the_checkout(
     )
     base_url = f"http://{LOOPBACK}:{gateway_port}"
     try:
-        gateway.wait_until(lambda: _answers(base_url + "/healthz"), timeout=60)
+        gateway.wait_until(lambda: answers(base_url + "/healthz"), timeout=60)
         assert healthcheck(installed, env, gateway_port) == 0
-        assert _answers(base_url + "/readyz")
-        assert _answers(base_url + "/vigilance/login")  # the page's templates are installed
+        assert answers(base_url + "/readyz", timeout=2)
+        assert answers(base_url + "/vigilance/login", timeout=2)  # its templates are installed
         answer = requests.post(
             base_url + "/v1/ins/search",
             json={
@@ -315,13 +317,6 @@ def healthcheck(installed: Installed, env: Mapping[str, str], port: int) -> int:
     return subprocess.run(
         [*NOBODY, *argv], env=dict(env), cwd="/", timeout=10, check=False
     ).returncode
-
-
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 def _final_stage() -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import requests
 
 from gateway.pki.devpki import DevPki
 from gateway.storage import default_sqlite_url
+from testbed.waiting import wait_until
 from tests.integration.conftest import GatewayServer, MockServer
 from tests.integration.test_jobs import Jobs, start_jobs_gateway, stop
 
@@ -100,39 +100,67 @@ def test_one_submission_at_a_time_the_next_gets_429_with_retry_after(
     gateway: GatewayServer,
 ) -> None:
     jobs = Jobs(gateway)
-    release = threading.Event()
-    held: list[requests.Response] = []
-
-    def slow_body() -> Iterator[bytes]:
-        yield lines(10)
-        release.wait(60)
-        yield lines(20, start=10)
-
-    def submit_slowly() -> None:
-        held.append(jobs.call("POST", "/v1/jobs", data=slow_body(), headers=NDJSON))
-
-    sender = threading.Thread(target=submit_slowly)
-    sender.start()
-    try:
-        refused = _refused_while_held(jobs)
-    finally:
-        release.set()
-        sender.join(60)
+    refused, held = wait_until(
+        lambda: _refused_while_held(jobs), 120, "a submission refused while another was held"
+    )
     assert refused.json()["type"] == TOO_MANY_SUBMISSIONS
     assert int(refused.headers["Retry-After"]) >= 1
-    assert held[0].status_code == 202, held[0].text
-    assert held[0].json()["total"] == 20
+    assert held.status_code == 202, held.text
+    assert held.json()["total"] == 20
     after = jobs.call("POST", "/v1/jobs", data=lines(1), headers=NDJSON)
     assert after.status_code == 202, after.text  # the slot was given back
 
 
-def _refused_while_held(jobs: Jobs) -> requests.Response:
-    """Submit until one is refused (the held one must first have taken the slot)."""
-    deadline = time.monotonic() + 30
-    while True:
-        response = jobs.call("POST", "/v1/jobs", data=lines(1), headers=NDJSON)
-        if response.status_code == 429:
-            return response
-        assert response.status_code == 202, response.text
-        assert time.monotonic() < deadline, "no submission was refused while one was held"
-        time.sleep(0.1)
+class HeldSubmission:
+    """A submission whose body stops after its first rows until released."""
+
+    def __init__(self, jobs: Jobs) -> None:
+        self.on_wire = threading.Event()  # its first rows are sent: the gateway is reading it
+        self._release = threading.Event()
+        self._answer: list[requests.Response] = []
+        self._sender = threading.Thread(
+            target=lambda: self._answer.append(
+                jobs.call("POST", "/v1/jobs", data=self._body(), headers=NDJSON)
+            )
+        )
+        self._sender.start()
+
+    def _body(self) -> Iterator[bytes]:
+        yield lines(10)
+        self.on_wire.set()
+        self._release.wait(120)  # released by the test (bounded: never hangs the run)
+        yield lines(20, start=10)
+
+    @property
+    def answered(self) -> bool:
+        return bool(self._answer)
+
+    def release(self) -> requests.Response:
+        self._release.set()
+        self._sender.join(120)
+        assert self._answer, "the held submission got no answer"
+        return self._answer[0]
+
+
+def _refused_while_held(jobs: Jobs) -> tuple[requests.Response, requests.Response] | None:
+    """One attempt: hold a submission, then submit until one is refused.
+
+    None when the held submission lost its race for the slot to a probe submitted as it
+    arrived (it was answered 429 itself): the caller tries again with a new one.
+    """
+    held = HeldSubmission(jobs)
+    refused = None
+    try:
+        wait_until(held.on_wire.is_set, 60, "the held submission's first rows sent")
+        while refused is None and not held.answered:
+            response = jobs.call("POST", "/v1/jobs", data=lines(1), headers=NDJSON)
+            if response.status_code == 429:
+                refused = response
+            else:
+                assert response.status_code == 202, response.text
+    finally:
+        answer = held.release()
+    if refused is not None:
+        return refused, answer
+    assert answer.status_code == 429, answer.text  # answered early: refused, never accepted
+    return None

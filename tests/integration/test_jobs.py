@@ -13,7 +13,6 @@ import hashlib
 import io
 import json
 import os
-import secrets
 import signal
 import subprocess
 import time
@@ -29,19 +28,21 @@ from sqlalchemy import create_engine, text
 from gateway.jobs.client import submit
 from gateway.pki.devpki import DevPki
 from gateway.storage import default_sqlite_url
+from testbed.postgres import fresh_schema
+from testbed.waiting import wait_until
 from tests.integration.conftest import (
     APP,
     GatewayServer,
     MockServer,
     gateway_env,
+    launch_gateway,
     register_app,
     start_mock,
 )
 from tests.integration.personas import FOUND, PERSONAS, Expected
-from tests.integration.servers import CLI, LOOPBACK, ServerProcess, free_port
+from tests.integration.servers import CLI
 
 pytestmark = pytest.mark.integration
-POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 NIR = "1.2.250.1.213.1.4.8"
 WORKERS = 4
 UNLIMITED = ("--rate", "1000", "--burst", "1000", "--max-concurrent", "64")  # status polling
@@ -77,16 +78,28 @@ class Jobs:
         return status
 
     def wait(self, job_id: str, until: Any, timeout: float = 120) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while not until(status := self.status(job_id)):
-            assert time.monotonic() < deadline, status
-            time.sleep(0.05)
-        return status
+        seen: list[dict[str, Any]] = []
+
+        def reached() -> dict[str, Any] | None:
+            seen.append(self.status(job_id))
+            return seen[-1] if until(seen[-1]) else None
+
+        return wait_until(reached, timeout, lambda: f"job {job_id}: wanted, last {seen[-1:]}")
 
     def results(self, job_id: str) -> list[dict[str, Any]]:
         response = self.call("GET", f"/v1/jobs/{job_id}/results")
         assert response.headers["Content-Type"].startswith("application/x-ndjson")
         return [json.loads(line) for line in response.text.splitlines()]
+
+
+def claimed_by(database_url: str) -> list[str]:
+    """Which replica process claimed each job row (``claimed_by`` = ``host:pid:...``)."""
+    engine = create_engine(database_url, connect_args={"connect_timeout": 5})
+    try:
+        with engine.begin() as conn:
+            return list(conn.execute(text("SELECT claimed_by FROM job_rows")).scalars())
+    finally:
+        engine.dispose()
 
 
 def finished(status: Mapping[str, Any]) -> bool:
@@ -103,24 +116,9 @@ def start_jobs_gateway(
     **env: str,
 ) -> GatewayServer:
     """A gateway with the jobs wired; its app is registered unless ``api_key`` is given."""
-    port = free_port()
     environment = gateway_env(dev_pki, upstream_url, **env)
     api_key = api_key or register_app(environment, APP, "--operations", "jobs", *UNLIMITED)
-    argv = [*CLI, "serve", "--bind", f"{LOOPBACK}:{port}", "--workers", "1"]
-    argv += ["--threads", str(threads)]
-    argv += ["--certfile", str(dev_pki.mock_server.pem), "--keyfile", str(dev_pki.mock_server.key)]
-    process = ServerProcess(f"jobs-{port}", argv, environment, log_dir)
-    server = GatewayServer(port, dev_pki.ca_bundle, process, api_key, environment)
-
-    def healthy() -> bool:
-        try:
-            url = server.base_url + "/healthz"
-            return server.session.get(url, verify=str(dev_pki.ca_bundle), timeout=1).ok
-        except requests.RequestException:
-            return False
-
-    server.process.wait_until(healthy)
-    return server
+    return launch_gateway(dev_pki, log_dir, environment, api_key, name="jobs", threads=threads)
 
 
 def stop(server: GatewayServer) -> None:
@@ -356,7 +354,8 @@ def test_cancel_stops_a_job_and_its_unsent_rows_are_never_sent(
     jobs.wait(job_id, lambda s: s["done"] >= 20)
 
     cancelled = jobs.call("DELETE", f"/v1/jobs/{job_id}").json()
-    time.sleep(1.5)  # rows in flight come back; nothing else may be sent
+    # A window of absence (rows in flight come back; nothing else may be sent): it stays.
+    time.sleep(1.5)
 
     status = jobs.status(job_id)
     assert (cancelled["state"], status["state"]) == ("cancelled", "cancelled")
@@ -429,31 +428,21 @@ def test_a_killed_gateway_resumes_its_job_and_never_resends_an_answered_row(
 def test_two_gateways_on_postgresql_share_a_job_without_sending_a_row_twice(
     dev_pki: DevPki, log_dir: Path, slow_mock: MockServer
 ) -> None:
-    schema = f"gw_jobs_{secrets.token_hex(6)}"
-    admin = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 5})
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    env = {"DATABASE_URL": url, "GATEWAY_JOB_WORKERS": "2", "GATEWAY_JOB_RATE": "50"}
     identities = synthetic("REPLICA", 200)
     servers: list[GatewayServer] = []
-    try:
-        servers.append(start_jobs_gateway(dev_pki, log_dir, slow_mock.url, **env))
-        key = servers[0].api_key  # one registry for both replicas
-        servers.append(start_jobs_gateway(dev_pki, log_dir, slow_mock.url, key, **env))
-        job_id = Jobs(servers[0]).submit(jsonl(identities), "application/x-ndjson")
-        status = Jobs(servers[1]).wait(job_id, finished)  # the other replica sees it too
-        results = Jobs(servers[1]).results(job_id)
-        with admin.begin() as conn:
-            query = text(f"SELECT claimed_by FROM {schema}.job_rows")  # noqa: S608 (our name)
-            owners = conn.execute(query).scalars()
-            pids = Counter(owner.split(":")[1] for owner in owners)
-    finally:
-        for server in servers:
-            stop(server)
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with fresh_schema("gw_jobs") as url:
+        env = {"DATABASE_URL": url, "GATEWAY_JOB_WORKERS": "2", "GATEWAY_JOB_RATE": "50"}
+        try:
+            servers.append(start_jobs_gateway(dev_pki, log_dir, slow_mock.url, **env))
+            key = servers[0].api_key  # one registry for both replicas
+            servers.append(start_jobs_gateway(dev_pki, log_dir, slow_mock.url, key, **env))
+            job_id = Jobs(servers[0]).submit(jsonl(identities), "application/x-ndjson")
+            status = Jobs(servers[1]).wait(job_id, finished)  # the other replica sees it too
+            results = Jobs(servers[1]).results(job_id)
+            pids = Counter(owner.split(":")[1] for owner in claimed_by(url))
+        finally:
+            for server in servers:
+                stop(server)
 
     assert (status["state"], status["done"]) == ("done", 200)
     assert check_one_answer_per_row(slow_mock, identities, results) == 0  # no row sent twice

@@ -24,17 +24,19 @@ from sqlalchemy import create_engine, text
 
 from gateway.pki.devpki import DevPki
 from gateway.storage import default_sqlite_url
+from testbed.postgres import fresh_schema
+from testbed.processes import connected_to
+from testbed.waiting import wait_until
 from tests.integration.conftest import (
     APP,
     GatewayServer,
     MockServer,
     cli,
     gateway_env,
+    launch_gateway,
     register_app,
     start_mock,
 )
-from tests.integration.servers import CLI, LOOPBACK, ServerProcess, free_port
-from tests.support.postgres import fresh_schema
 
 pytestmark = pytest.mark.integration
 LATENCY_MS = 15000
@@ -50,22 +52,7 @@ SEARCH = {
 
 
 def start(dev_pki: DevPki, log_dir: Path, env: dict[str, str], key: str) -> GatewayServer:
-    port = free_port()
-    argv = [*CLI, "serve", "--bind", f"{LOOPBACK}:{port}", "--workers", "1", "--threads", "8"]
-    argv += ["--certfile", str(dev_pki.mock_server.pem), "--keyfile", str(dev_pki.mock_server.key)]
-    server = GatewayServer(
-        port, dev_pki.ca_bundle, ServerProcess(f"journal-{port}", argv, env, log_dir), key, env
-    )
-
-    def healthy() -> bool:
-        try:
-            url = server.base_url + "/healthz"
-            return server.session.get(url, verify=str(dev_pki.ca_bundle), timeout=1).ok
-        except requests.RequestException:
-            return False
-
-    server.process.wait_until(healthy)
-    return server
+    return launch_gateway(dev_pki, log_dir, env, key, name="journal", threads=8)
 
 
 @pytest.fixture(scope="module")
@@ -88,14 +75,6 @@ def records(env: dict[str, str]) -> list[dict[str, Any]]:
     """Every journal record, through the CLI (``audit search``)."""
     out = cli(env, "audit", "search", "--limit", "100000")
     return [json.loads(line) for line in out.splitlines() if line.strip()]
-
-
-def wait_for(predicate: Any, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := predicate()):  # generous: CI machines are shared and slow
-        assert time.monotonic() < deadline, f"timed out after {timeout} s"
-        time.sleep(0.2)
-    return found
 
 
 def test_a_call_cut_by_a_crash_stays_in_the_journal_as_outcome_unknown(
@@ -129,13 +108,18 @@ def test_a_call_cut_by_a_crash_stays_in_the_journal_as_outcome_unknown(
             return conn.execute(query).scalar_one() == count
 
     try:  # the row first: batch rows give way while an interactive call is in flight
-        wait_for(lambda: sent(1), 180)
+        wait_until(lambda: sent(1), 180, "the first call journaled")
         search = threading.Thread(target=_search_until_killed, args=(first,), daemon=True)
         search.start()
-        wait_for(lambda: sent(2), 180)
+        wait_until(lambda: sent(2), 180, "the second call journaled")
     finally:
         engine.dispose()
-    time.sleep(1.0)  # the requests are on the wire; the mock answers after LATENCY_MS
+    wait_until(  # both calls connected to the mock (it answers after LATENCY_MS) ...
+        lambda: connected_to(very_slow_mock.port) >= 2, 60, "both calls connected to the mock"
+    )
+    # ... and their bytes sent: nothing outside the mock (which logs a call once answered)
+    # shows that, so this one sleep stays, now after the connections, not instead of them.
+    time.sleep(1.0)
     os.killpg(first.process.process.pid, signal.SIGKILL)
     first.process.process.wait(10)
     first.process.stop()
@@ -144,7 +128,9 @@ def test_a_call_cut_by_a_crash_stays_in_the_journal_as_outcome_unknown(
         journal = records(env)
         intents = [r for r in journal if r["outcome"] == "unknown"]
         arrived = LATENCY_MS / 1000 + 120
-        received = wait_for(lambda: _mock_received(very_slow_mock, intents), arrived)
+        received = wait_until(
+            lambda: _mock_received(very_slow_mock, intents), arrived, "the mock got every call"
+        )
         verify = json.loads(cli(env, "audit", "verify"))
     finally:
         second.process.stop()

@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from gateway.pki.devpki import DevPki
 from tests.integration.conftest import MockServer, gateway_env, register_app
 from tests.integration.personas import PERSONAS
-from tests.integration.servers import CLI, LOOPBACK, ServerProcess, free_port
+from tests.integration.servers import CLI, LOOPBACK, answers, free_port, launch
 
 pytestmark = pytest.mark.integration
 APP = "counted"
@@ -32,14 +32,14 @@ class TwoWorkers:
         argv = [*CLI, "serve", "--bind", f"{LOOPBACK}:{self.port}", "--workers", "2"]
         argv += ["--threads", "8", "--certfile", str(dev_pki.mock_server.pem)]
         argv += ["--keyfile", str(dev_pki.mock_server.key)]
-        self.process = ServerProcess(f"metrics-{self.port}", argv, env, log_dir)
-        self.process.wait_until(self._healthy, timeout=60)
-
-    def _healthy(self) -> bool:
-        try:
-            return requests.get(self._url("/healthz"), verify=self.verify, timeout=1).ok
-        except requests.RequestException:
-            return False
+        health = self._url("/healthz")
+        self.process = launch(
+            f"metrics-{self.port}",
+            argv,
+            env,
+            log_dir,
+            ready=lambda: answers(health, verify=self.verify),
+        )
 
     def _url(self, path: str) -> str:
         return f"https://localhost:{self.port}{path}"

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from gateway.pki.devpki import DevPki, generate_dev_pki
+from testbed.waiting import wait_until
 from tests.integration.conftest import GatewayFactory, GatewayServer, MockServer, gateway_env
 from tests.integration.personas import PERSONAS
 from tests.integration.servers import CLI, LOOPBACK, free_port
@@ -262,20 +263,21 @@ def test_sighup_renews_the_certificate_without_dropping_requests(
     stop = threading.Event()
 
     def load() -> None:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 240  # a bound for this thread, past the test's waits
         while not stop.is_set() and time.monotonic() < deadline:
             statuses.append(server.post("/v1/ins/search", DOMINIQUE).status_code)
 
     worker = threading.Thread(target=load)
     worker.start()
     try:
-        time.sleep(0.5)
+        wait_until(lambda: len(statuses) >= 6, 60, "the load answered before")
         for old in pki.glob("insi-manu.*"):
             old.unlink()
         generate_dev_pki(pki)  # a new INSI-MANU key and certificate, same CA
         os.kill(server.process.process.pid, signal.SIGHUP)
-        renewed = _wait_for_new_serial(server, serial)
-        time.sleep(0.5)
+        renewed = wait_until(lambda: _new_serial(server, serial), 30, "the new INSI-MANU serial")
+        answered = len(statuses)
+        wait_until(lambda: len(statuses) >= answered + 6, 60, "the load answered after")
     finally:
         stop.set()
         worker.join(60)
@@ -285,14 +287,9 @@ def test_sighup_renews_the_certificate_without_dropping_requests(
     assert set(statuses) == {200}
 
 
-def _wait_for_new_serial(server: GatewayServer, serial: str) -> bool:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        body = json.loads(_get(server, "/readyz")[1])
-        if body["checks"]["certificate INSI-MANU"]["serial"] != serial:
-            return True
-        time.sleep(0.2)
-    return False
+def _new_serial(server: GatewayServer, serial: str) -> bool:
+    body = json.loads(_get(server, "/readyz")[1])
+    return bool(body["checks"]["certificate INSI-MANU"]["serial"] != serial)
 
 
 def test_no_body_in_logs_at_debug(gateway_factory: GatewayFactory, mock_server: MockServer) -> None:

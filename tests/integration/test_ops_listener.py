@@ -25,7 +25,7 @@ from tests.integration.conftest import (
     register_app,
 )
 from tests.integration.personas import PERSONAS
-from tests.integration.servers import CLI, LOOPBACK, ServerProcess, free_port
+from tests.integration.servers import CLI, LOOPBACK, answers, free_port, launch
 
 pytestmark = pytest.mark.integration
 DOMINIQUE = PERSONAS[0].traits()
@@ -52,19 +52,13 @@ def split(
     ]
     argv += ["--threads", "4", "--certfile", str(dev_pki.mock_server.pem)]
     argv += ["--keyfile", str(dev_pki.mock_server.key)]
-    process = ServerProcess(f"ops-split-{api_port}", argv, env, log_dir)
+    ready = f"https://localhost:{ops_port}/readyz"
+    verify = str(dev_pki.ca_bundle)
+    process = launch(
+        f"ops-split-{api_port}", argv, env, log_dir, ready=lambda: answers(ready, verify=verify)
+    )
     api = GatewayServer(api_port, dev_pki.ca_bundle, process, key, env)
     ops = GatewayServer(ops_port, dev_pki.ca_bundle, process, key, env)
-
-    def healthy() -> bool:
-        try:
-            return ops.session.get(
-                ops.base_url + "/readyz", verify=str(dev_pki.ca_bundle), timeout=1
-            ).ok
-        except requests.RequestException:
-            return False
-
-    process.wait_until(healthy)
     yield api, ops
     process.stop()
 

@@ -25,6 +25,8 @@ from typing import Any
 import pytest
 
 from gateway.pki.devpki import DevPki
+from testbed.processes import connected_to
+from testbed.waiting import wait_until
 from tests.integration.conftest import GatewayFactory, GatewayServer, MockServer
 from tests.integration.personas import PERSONAS
 from tests.integration.servers import LOOPBACK, free_port
@@ -127,8 +129,8 @@ def test_slow_past_the_read_timeout_is_504_and_never_retried(launch: Launcher) -
     assert 0.9 < outcome.seconds < 10  # it waited INSI_READ_TIMEOUT, and not 3 s for the mock
     # The mock logs a slow call when it finally answers (3 s after it came in); any retry
     # would have come in before the gateway's 504, so it is logged by answered + 3 s.
-    while time.monotonic() < answered + 3.7:
-        time.sleep(0.1)
+    # A window of absence (no retry may show up in it): the time is the behaviour under test.
+    time.sleep(max(0.0, answered + 3.7 - time.monotonic()))
     logged = mock.logged_requests()
     assert len(logged) == 1
     # the teleservice did process it (CR 00): exactly why an unknown outcome is not retried
@@ -263,7 +265,8 @@ def test_circuit_opens_fails_fast_then_closes_after_the_cooldown(launch: Launche
     assert metric(server, "gateway_circuit_state") == 2.0
 
     mock = launch.mock(port=port)
-    time.sleep(max(0.0, opened + 2.5 - time.monotonic()))  # past INSI_BREAKER_COOLDOWN
+    # the time under test: past INSI_BREAKER_COOLDOWN (the gateway's own clock)
+    time.sleep(max(0.0, opened + 2.5 - time.monotonic()))
     probe = search(server)
 
     assert probe.status == 200
@@ -295,7 +298,9 @@ def test_no_slot_toward_the_teleservice_is_503_busy_with_retry_after(launch: Lau
     holder = threading.Thread(target=lambda: first.append(search(server)))
 
     holder.start()
-    time.sleep(0.5)  # the first call now holds the only slot, for ~2 s
+    wait_until(  # the first call now holds the only slot, for ~2 s
+        lambda: connected_to(mock.port), 30, "the first call connected to the teleservice"
+    )
     second = server.session.post(
         server.base_url + "/v1/ins/search",
         json=DOMINIQUE,
@@ -327,12 +332,12 @@ def test_circuit_recovers_after_an_oversized_probe_answer(
         )
         fake.answer = Canned(b"", status=503)
         assert search(server).status == 503  # opens the circuit
-        time.sleep(1.3)
+        time.sleep(1.3)  # the time under test: past INSI_BREAKER_COOLDOWN
         fake.answer = Canned(b"<x>" + b"a" * 4096 + b"</x>")
         probe = search(server)  # the half-open probe: answer too large
         assert (probe.status, probe.slug) == (502, "upstream-bad-response")
         fake.answer = Canned(b"<html>maintenance</html>", status=500, content_type="text/html")
-        time.sleep(1.3)  # another cool-down: the next call must be let through as a probe
+        time.sleep(1.3)  # the time under test, another cool-down: the next call is a probe
         calls = fake.requests
         later = search(server)
     finally:

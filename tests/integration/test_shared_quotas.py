@@ -29,16 +29,18 @@ import requests
 from gateway.admission.shared_quotas import RedisQuotaGate, connect
 from gateway.exceptions import ConcurrencyExceeded
 from gateway.pki.devpki import DevPki
+from testbed.postgres import fresh_schema
+from testbed.waiting import wait_until
 from tests.integration.conftest import (
     GatewayServer,
     MockServer,
     gateway_env,
+    launch_gateway,
     register_app,
     start_mock,
 )
 from tests.integration.personas import PERSONAS
-from tests.integration.servers import CLI, LOOPBACK, ServerProcess, free_port
-from tests.support.postgres import fresh_schema
+from tests.integration.servers import CLI, LOOPBACK, free_port
 
 pytestmark = pytest.mark.integration
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -65,22 +67,7 @@ def redis_prefix() -> Iterator[str]:
 
 def start_replica(dev_pki: DevPki, log_dir: Path, env: dict[str, str]) -> GatewayServer:
     """``insi-gateway serve --workers 2`` over HTTPS on a free port (the app is registered)."""
-    port = free_port()
-    argv = [*CLI, "serve", "--bind", f"{LOOPBACK}:{port}", "--workers", "2", "--threads", "16"]
-    argv += ["--certfile", str(dev_pki.mock_server.pem), "--keyfile", str(dev_pki.mock_server.key)]
-    server = GatewayServer(
-        port, dev_pki.ca_bundle, ServerProcess(f"replica-{port}", argv, env, log_dir), "", env
-    )
-
-    def healthy() -> bool:
-        try:
-            url = server.base_url + "/healthz"
-            return server.session.get(url, verify=str(dev_pki.ca_bundle), timeout=1).ok
-        except requests.RequestException:
-            return False
-
-    server.process.wait_until(healthy, timeout=60)
-    return server
+    return launch_gateway(dev_pki, log_dir, env, "", name="replica", workers=2, threads=16)
 
 
 def replicas(
@@ -118,6 +105,7 @@ def spread(servers: list[GatewayServer], key: str, n: int, seconds: float) -> li
     start = time.monotonic()
 
     def one(i: int) -> tuple[requests.Response, float, float]:
+        # the schedule under test (n requests evenly over the seconds), not a synchronisation
         time.sleep(max(0.0, start + i * seconds / n - time.monotonic()))
         sent = time.monotonic()
         response = send(servers[i % len(servers)], key)
@@ -213,7 +201,7 @@ class App:
 gate = RedisQuotaGate(connect(sys.argv[1]), sys.argv[2], lease_seconds=2.0)
 with gate.admit(App()):
     print("holding", flush=True)
-    time.sleep(600)
+    time.sleep(600)  # holds the slot until killed: the behaviour under test
 """
 
 
@@ -222,6 +210,14 @@ class DyingApp:
     rate_per_second = 1000.0
     burst = 1000
     max_concurrent = 1
+
+
+def _admitted(gate: RedisQuotaGate) -> bool:
+    try:
+        with gate.admit(DyingApp()):
+            return True
+    except ConcurrencyExceeded:
+        return False
 
 
 def test_a_slot_held_by_a_killed_process_expires(redis_prefix: str) -> None:
@@ -234,19 +230,12 @@ def test_a_slot_held_by_a_killed_process_expires(redis_prefix: str) -> None:
         assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "holding"
         gate = RedisQuotaGate(connect(REDIS_URL), redis_prefix, lease_seconds=2.0)
-        time.sleep(3.0)  # past one lease: the living holder renewed its slot
+        time.sleep(3.0)  # the time under test: past one lease, the living holder renewed it
         with pytest.raises(ConcurrencyExceeded), gate.admit(DyingApp()):
             pass
         holder.send_signal(signal.SIGKILL)
         holder.wait(timeout=10)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with gate.admit(DyingApp()):
-                    break
-            except ConcurrencyExceeded:
-                assert time.monotonic() < deadline, "the dead process's slot never expired"
-                time.sleep(0.2)
+        wait_until(lambda: _admitted(gate), 10, "the dead process's slot expired")
     finally:
         if holder.poll() is None:
             holder.kill()

@@ -25,7 +25,8 @@ from tests.integration.conftest import GatewayServer
 from tests.integration.test_soap import soap_client
 from tests.paths import ROOT
 
-pytestmark = pytest.mark.integration
+# node soap is installed once (npm ci, up to 600 s) by the first test that needs it
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 
 NODE_DIR = ROOT / "tests" / "node"
 PINNED = json.loads((NODE_DIR / "package.json").read_text())["dependencies"]["soap"]

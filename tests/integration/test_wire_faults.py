@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 
 from gateway.pki.devpki import DevPki
+from testbed.processes import only_worker
 from tests.integration.conftest import GatewayFactory, GatewayServer, MockServer
 from tests.integration.personas import PERSONAS
 from tests.integration.servers import LOOPBACK
-from tests.support.processes import only_worker
 from tests.support.proxy import ConnectionRecord, Fault, FaultProxy
 from tests.support.upstreams import Launcher, Reaper
 

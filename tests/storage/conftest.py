@@ -10,7 +10,6 @@ dropped afterwards.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 
 import pytest
@@ -18,8 +17,8 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from gateway.storage import Database, default_sqlite_url
+from testbed.postgres import POSTGRES_URL, fresh_schema
 
-POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 BACKENDS = ("sqlite", "postgresql")
 
 
@@ -48,15 +47,9 @@ def database_url(
     if request.param == "sqlite":
         yield default_sqlite_url(tmp_path_factory.mktemp("db") / "gateway.db")
         return
-    admin: Engine = request.getfixturevalue("postgres_admin")
-    schema = f"gw_test_{secrets.token_hex(6)}"
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    request.getfixturevalue("postgres_admin")  # fails the test, with why, if unreachable
+    with fresh_schema("gw_test") as url:
+        yield url
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from gateway.storage.audit import AuditEntry, AuditJournal, AuditRecord
 from gateway.storage.database import Database
 from gateway.storage.group_commit import GroupCommitJournal
 from gateway.storage.schema import audit_head
+from testbed.waiting import wait_until
 
 KEY = b"group-commit-test-key"
 
@@ -62,6 +63,18 @@ class _HeldJournal(AuditJournal):
         return super().append_many(entries)
 
 
+class _EnteringJournal(AuditJournal):
+    """Tells when its writer has entered a commit (which may then wait for the lock)."""
+
+    def __init__(self, database: Database) -> None:
+        super().__init__(database, pseudonym_key=KEY)
+        self.entered = threading.Event()
+
+    def append_many(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
+        self.entered.set()
+        return super().append_many(entries)
+
+
 def test_a_failed_commit_fails_every_caller(database: Database) -> None:
     """Every caller of the failed batch gets the error (before: one caller, one batch)."""
     journal = _HeldJournal(database)
@@ -80,11 +93,10 @@ def test_a_failed_commit_fails_every_caller(database: Database) -> None:
 
     callers = [threading.Thread(target=write, args=(n,)) for n in range(8)]
     callers[0].start()
-    while not journal.batches:  # the writer holds the first caller's batch...
-        time.sleep(0.01)
+    wait_until(lambda: journal.batches, 10, "the writer holding the first caller's batch")
     for caller in callers[1:]:  # ...while seven more queue behind it
         caller.start()
-    time.sleep(1.0)
+    wait_until(lambda: front._queue.qsize() == 7, 10, "seven appends queued behind it")
     journal.release.set()
     for caller in callers:
         caller.join(30)
@@ -104,7 +116,7 @@ def test_a_record_its_caller_gave_up_on_is_never_written(
     commit waits for it and is written; the one still queued is withdrawn when its
     caller stops waiting, and is not written once the lock is free; a full queue
     refuses at once."""
-    journal = AuditJournal(database, pseudonym_key=KEY)
+    journal = _EnteringJournal(database)
     front = GroupCommitJournal(journal, wait_seconds=0.5, max_queue=1)
     replica = Database(database_url)
     in_flight: list[object] = []
@@ -120,7 +132,9 @@ def test_a_record_its_caller_gave_up_on_is_never_written(
         with replica.transaction() as conn:
             conn.execute(select(audit_head).with_for_update())  # SQLite: BEGIN IMMEDIATE
             first.start()
-            time.sleep(1.5)  # the writer takes record 1 and waits for the lock
+            wait_until(  # the writer takes record 1 and waits for the lock
+                journal.entered.is_set, 10, "the writer committing record 1"
+            )
             with pytest.raises(JournalWriteFailed, match="not written in time"):
                 front.append(_entry(2))
             with pytest.raises(JournalWriteFailed, match="queue full"):
@@ -143,9 +157,8 @@ def test_a_submitted_record_is_written_in_queue_order_without_waiting(
     front = GroupCommitJournal(journal)
     holder = threading.Thread(target=front.append, args=(_entry(1),))
     holder.start()
-    deadline = time.monotonic() + 10
-    while not journal.batches and time.monotonic() < deadline:
-        time.sleep(0.01)  # the writer is now held inside the commit of record 1
+    # the writer is now held inside the commit of record 1
+    wait_until(lambda: journal.batches, 10, "the writer inside the commit of record 1")
 
     started = time.monotonic()
     front.submit(_entry(2))

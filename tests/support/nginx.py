@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.integration.servers import LOOPBACK, ServerProcess, free_port, port_open
+from tests.integration.servers import LOOPBACK, ServerProcess, free_port, launch, port_open
 from tests.paths import ROOT
 
 SHIPPED = ROOT / "deploy" / "nginx" / "insi-gateway.conf"
@@ -96,6 +96,5 @@ def start_nginx(
     conf = prefix / "nginx.conf"
     conf.write_text(main_config(prefix, site))
     argv = [NGINX, "-p", str(prefix), "-c", str(conf), "-e", "stderr"]
-    process = ServerProcess(name, argv, {}, directory)
-    process.wait_until(lambda: port_open(port), timeout=15)
+    process = launch(name, argv, {}, directory, ready=lambda: port_open(port), timeout=30)
     return Nginx(port, access_log, process)

@@ -1,39 +1,8 @@
-"""Probes of a running server process from /proc (Linux): its workers and their memory."""
+"""Probes of a running server from /proc: the harness's own (``testbed.processes``), named
+here for the tests that import them from ``tests.support``."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from testbed.processes import children, connected_to, only_worker, rss_bytes, rss_kib
 
-PROC = Path("/proc")
-
-
-def children(pid: int) -> list[int]:
-    """The live child processes of ``pid`` (gunicorn's workers, for an arbiter)."""
-    found = []
-    for entry in PROC.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue  # gone meanwhile
-        # "pid (comm) state ppid ...": comm may hold spaces and parentheses
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(entry.name))
-    return sorted(found)
-
-
-def rss_bytes(pid: int) -> int:
-    """Resident memory of ``pid`` (``VmRSS`` of /proc/<pid>/status)."""
-    for line in (PROC / str(pid) / "status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError(f"no VmRSS for {pid}")
-
-
-def only_worker(arbiter_pid: int) -> int:
-    """The one worker of a single-worker gunicorn arbiter."""
-    workers = children(arbiter_pid)
-    assert len(workers) == 1, f"expected one worker under {arbiter_pid}, found {workers}"
-    return workers[0]
+__all__ = ["children", "connected_to", "only_worker", "rss_bytes", "rss_kib"]

@@ -96,7 +96,9 @@ class FaultProxy:
         deadline = time.monotonic() + settle
         for record in open_ones:
             record.closed.wait(max(0.0, deadline - time.monotonic()))
-        time.sleep(0.05)  # let the peers see the FIN before their next request
+        # let the peers see the FIN before their next request (nothing here can tell when
+        # they have: a short grace, not a synchronisation of the test)
+        time.sleep(0.05)
 
     def records_since(self, index: int) -> list[ConnectionRecord]:
         with self._lock:

@@ -147,7 +147,7 @@ def probe(
                 figures.latencies.append(elapsed)
             else:
                 figures.failures.append(f"HTTP {response.status_code}")
-        time.sleep(pause)
+        time.sleep(pause)  # the probe's own pace (a client's think time), not a wait
 
 
 def probe_in_parallel(jobs: list[tuple[ProbeFigures, Callable[[], None]]]) -> None:
@@ -158,7 +158,3 @@ def probe_in_parallel(jobs: list[tuple[ProbeFigures, Callable[[], None]]]) -> No
         thread.join(timeout=120)
 
 
-def wait_for(condition: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.1)

@@ -18,6 +18,7 @@ from gateway.exceptions import (
 from gateway.jobs import JobSettings
 from gateway.jobs.inputs import InputRow, RowKind, error_result, parse_submission, row_query
 from gateway.models import VerifyQuery
+from testbed.waiting import wait_until
 
 NIR = "1.2.250.1.213.1.4.8"
 HEADER = "local_id,matricule,key,oid,birth_name,first_names,sex,birth_date,birth_place"
@@ -222,8 +223,7 @@ def test_the_batch_waits_for_interactive_requests_to_end() -> None:
 
     thread = threading.Thread(target=interactive)
     thread.start()
-    while gate.in_flight == 0:
-        time.sleep(0.001)
+    wait_until(lambda: gate.in_flight, 10, "the interactive request in flight")
     assert not gate.wait_for_batch_turn(timeout=0.05)  # still busy
     threading.Timer(0.1, released.set).start()
     started = time.monotonic()
