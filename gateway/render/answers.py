@@ -33,7 +33,6 @@ from gateway.render.shapes import MULTIPLE_HINT
 from gateway.service import SearchAnswer, VerifyAnswer
 
 
-
 def ins_json(ins: Ins) -> dict[str, Any]:
     """An INS and what the gateway knows of it; a former INS may have ``key: null`` (no ``Cle``)."""
     data: dict[str, Any] = {

@@ -45,8 +45,10 @@ class Xml:
 
     ``kind``: ``text`` (``xs:string``), ``boolean``, ``texts`` (a repeated
     string), ``shape`` (the SOAP type named ``of``), ``shapes`` (that type,
-    repeated). ``always`` is ``minOccurs="1"``: the published WSDL documents
-    which members every answer carries, so it is kept member by member.
+    repeated). ``always`` is ``minOccurs="1"`` (single elements only): the
+    published WSDL documents which members every answer carries, and that
+    does not follow from the JSON Schema (``key_valid`` and ``queried_at`` are
+    always there, yet optional in the WSDL), so it is kept member by member.
     """
 
     kind: Literal["text", "boolean", "texts", "shape", "shapes"]

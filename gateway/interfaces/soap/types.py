@@ -11,8 +11,8 @@ once per name, as JSON's list and INSi's own ``Prenom``; clients such as zeep
 then take and give plain lists.
 
 Answers: built from the one description of the answer shapes
-(:mod:`gateway.render.shapes`, :mod:`gateway.render.answer_shapes`): the same
-member names and order as the JSON answers and ``openapi.json``; members every
+(:mod:`gateway.render.shapes`, :mod:`gateway.render.answer_shapes`): the JSON
+answers' member names, in the order ``openapi.json`` lists them; members every
 answer carries have ``minOccurs="1"``, so the WSDL documents them. Only one
 namespace, :data:`NS`.
 
@@ -127,7 +127,7 @@ class VerifyRequest(ComplexModel):  # type: ignore[misc]
 
 # --- answers -----------------------------------------------------------------------------
 # Built from the one description of the answer shapes (gateway.render.shapes):
-# the same members, in the same order, as the JSON answers and openapi.json.
+# the JSON answers' members, in the order openapi.json lists them.
 
 
 class SentQuery(ComplexModel):  # type: ignore[misc]
