@@ -29,10 +29,12 @@ from gateway.models import (
     IdentityEvidence,
     Ins,
     InsResult,
+    MatriculeRef,
     OfficialIdentity,
     ResultCode,
     TraitsQuery,
     VerifyQuery,
+    VitaleQuery,
 )
 from gateway.render import openapi_schemas
 from gateway.render.answer_shapes import SEARCH_ANSWER, SHAPES, VERIFY_ANSWER
@@ -67,6 +69,9 @@ FOUND = InsResult(
     history=(Ins("297022A020779", None, "1.2.250.1.213.1.4.8", end_date="2000-01-01"),),
 )
 MULTIPLE = InsResult(code=ResultCode.MULTIPLE, label="2")
+VITALE = VitaleQuery(
+    MatriculeRef("297022A020778", "78"), None, "ADRTROIS", "1997-02-26", "1", TRAITS
+)
 ATTEMPTS = (Attempt("DOMINIQUE", ResultCode.FOUND, M1),)
 
 
@@ -75,6 +80,7 @@ def _searches() -> list[dict[str, Any]]:
         search_answer_json(SearchAnswer(TRAITS, FOUND, EVIDENT, ATTEMPTS)),
         search_answer_json(SearchAnswer(TRAITS, MULTIPLE, CONTEXT)),
         search_answer_json(SearchAnswer(TRAITS, InsResult(ResultCode.NOT_FOUND, "0"), CONTEXT)),
+        search_answer_json(SearchAnswer(VITALE, FOUND, CONTEXT)),
     ]
 
 
@@ -145,14 +151,19 @@ def _check_members(data: dict[str, Any], shape: Shape) -> None:
     assert always <= set(data), f"{shape.name}: missing {always - set(data)}"
 
 
-@pytest.mark.parametrize("answer", _searches(), ids=["found", "multiple", "not_found"])
+@pytest.mark.parametrize("answer", _searches(), ids=["found", "multiple", "not_found", "vitale"])
 def test_search_answers_carry_the_described_members(answer: dict[str, Any]) -> None:
     _check_members(answer, SEARCH_ANSWER)
-    _check_members(answer["sent"], TRAITS_SENT)
+    if "holder_matricule" in answer["sent"]:
+        _check_members(answer["sent"], VITALE_SENT)
+        _check_members(answer["sent"]["local_identity"], TRAITS_SENT)
+    else:
+        _check_members(answer["sent"], TRAITS_SENT)
     for ins in [answer["ins"], *answer["history"]] if answer["ins"] else []:
         _check_members(ins, INS)
     if answer["identity"]:
         _check_members(answer["identity"], OFFICIAL_IDENTITY)
+    if answer["identity_evidence"] is not None:
         _check_members(answer["identity_evidence"], EVIDENCE)
     for attempt in answer.get("attempts", []):
         _check_members(attempt, ATTEMPT)
