@@ -7,6 +7,10 @@ moreover the application attests a high-trust identity document
 (``identity_evidence``); ``CHECK_REQUIRED`` when an INS came back but
 something differs or was not compared: a user must check the identity before
 the INS is used. See docs/ins-rules.md.
+
+The shapes of these dicts (member names, types, presence) are described once
+in :mod:`.shapes` and :mod:`.answer_shapes`; the SOAP types and the OpenAPI
+answer schemas follow from them, and tests check these dicts against them.
 """
 
 from __future__ import annotations
@@ -25,11 +29,8 @@ from gateway.models import (
     TraitsQuery,
     VitaleQuery,
 )
+from gateway.render.shapes import MULTIPLE_HINT
 from gateway.service import SearchAnswer, VerifyAnswer
-
-MULTIPLE_HINT = (
-    "several identities match: send every birth first name and the birth place to narrow the search"
-)
 
 
 def ins_json(ins: Ins) -> dict[str, Any]:

@@ -10,8 +10,11 @@ Lists are repeated elements (``Array(..., wrapped=False)``): ``<first_names>``
 once per name, as JSON's list and INSi's own ``Prenom``; clients such as zeep
 then take and give plain lists.
 
-Answers: fields always present in the JSON answer have ``minOccurs="1"``, so
-the WSDL documents them. Only one namespace, :data:`NS`.
+Answers: built from the one description of the answer shapes
+(:mod:`gateway.render.shapes`, :mod:`gateway.render.answer_shapes`): the JSON
+answers' member names, in the order ``openapi.json`` lists them; members every
+answer carries have ``minOccurs="1"``, so the WSDL documents them. Only one
+namespace, :data:`NS`.
 
 Faults: :class:`Problem` declares the ``problem`` element every fault's
 detail holds (the JSON problem document's members), so the WSDL has a
@@ -23,7 +26,11 @@ from __future__ import annotations
 from typing import Any, Final
 
 from spyne import Array, Boolean, ComplexModel, Integer, Unicode
+from spyne.model.complex import ComplexModelMeta
 from spyne.model.fault import Fault
+
+from gateway.render.answer_shapes import SHAPES
+from gateway.render.shapes import Xml
 
 NS: Final = "urn:insi-gateway:soap:v1"
 
@@ -119,38 +126,14 @@ class VerifyRequest(ComplexModel):  # type: ignore[misc]
 
 
 # --- answers -----------------------------------------------------------------------------
-
-
-class Ins(ComplexModel):  # type: ignore[misc]
-    """An INS as answered (:func:`gateway.render.answers.ins_json`)."""
-
-    __namespace__ = NS
-    matricule = ALWAYS
-    key = TEXT  # a former INS may come without its key
-    oid = ALWAYS
-    kind = TEXT
-    oid_kind = TEXT
-    test = Boolean
-    key_valid = Boolean
-    start_date = TEXT
-    end_date = TEXT
-
-
-class Identity(ComplexModel):  # type: ignore[misc]
-    """The official identity (:func:`gateway.render.answers.identity_json`)."""
-
-    __namespace__ = NS
-    birth_name = ALWAYS
-    first_name = TEXT
-    first_names = TEXTS
-    sex = ALWAYS
-    birth_date = ALWAYS
-    birth_place = TEXT
+# Built from the one description of the answer shapes (gateway.render.shapes):
+# the JSON answers' members, in the order openapi.json lists them.
 
 
 class SentQuery(ComplexModel):  # type: ignore[misc]
     """What was sent, normalised: the traits, or the Vitale card data (and the local
-    identity it was compared with, never sent upstream)."""
+    identity it was compared with, never sent upstream). One SOAP type for both searches,
+    whose JSON answers use two shapes (``TraitsSent``, ``VitaleSent``)."""
 
     __namespace__ = NS
     beneficiary_matricule = TEXT
@@ -164,73 +147,49 @@ class SentQuery(ComplexModel):  # type: ignore[misc]
     local_identity = LocalIdentity
 
 
-class Evidence(ComplexModel):  # type: ignore[misc]
-    """The attested document as received, and whether it can qualify an identity."""
-
-    __namespace__ = NS
-    document = ALWAYS
-    checked_by = TEXT
-    checked_at = TEXT
-    qualifying = Boolean(min_occurs=1)
+_ELEMENTS: Final[dict[str, Any]] = {
+    "text": Unicode,
+    "boolean": Boolean,
+    "texts": Unicode,
+}
 
 
-class Attempt(ComplexModel):  # type: ignore[misc]
-    """One upstream call of a search: the first names sent, the code, its message id."""
-
-    __namespace__ = NS
-    first_names = ALWAYS
-    code = ALWAYS
-    message_id = ALWAYS
-
-
-class Difference(ComplexModel):  # type: ignore[misc]
-    """A held value that differs from the official one; non-strings as compact JSON text."""
-
-    __namespace__ = NS
-    field = ALWAYS
-    given = TEXT
-    official = TEXT
+def _element(xml: Xml, models: dict[str, Any]) -> Any:
+    """The spyne type of one member: ``minOccurs="1"`` where every answer carries it."""
+    item = models[xml.of] if xml.kind in ("shape", "shapes") else _ELEMENTS[xml.kind]
+    if xml.kind in ("texts", "shapes"):
+        return many(item)
+    return item(min_occurs=1) if xml.always else item
 
 
-class SearchAnswer(ComplexModel):  # type: ignore[misc]
-    """The answer of both searches (:func:`gateway.render.answers.search_answer_json`)."""
-
-    __namespace__ = NS
-    status = ALWAYS
-    code = ALWAYS
-    label = ALWAYS
-    ins = Ins
-    identity = Identity
-    identity_status = TEXT
-    differences = many(Difference)
-    unchecked_traits = TEXTS
-    identity_evidence = Evidence
-    history = many(Ins)
-    attempts = many(Attempt)
-    hint = TEXT
-    sent = SentQuery
-    message_id = ALWAYS
-    request_id = ALWAYS
-    queried_at = TEXT
+def _answer_models() -> dict[str, Any]:
+    """The spyne answer types, parts first so an answer can name them."""
+    models: dict[str, Any] = {"SentQuery": SentQuery, "LocalIdentity": LocalIdentity}
+    for shape in SHAPES:
+        if shape.soap_name is None:
+            continue
+        members = [(f.name, _element(f.xml, models)) for f in shape.fields]
+        models[shape.soap_name] = ComplexModelMeta(
+            shape.soap_name,
+            (ComplexModel,),
+            {
+                "__namespace__": NS,
+                "__module__": __name__,
+                "__doc__": shape.description or shape.name,
+                "_type_info": members,
+            },
+        )
+    return models
 
 
-class VerifyAnswer(ComplexModel):  # type: ignore[misc]
-    """The verdict (:func:`gateway.render.answers.verify_answer_json`)."""
-
-    __namespace__ = NS
-    verdict = ALWAYS
-    differences = many(Difference)
-    ins = Ins
-    identity = Identity
-    identity_status = TEXT
-    unchecked_traits = TEXTS
-    identity_evidence = Evidence
-    history = many(Ins)
-    attempts = many(Attempt)
-    hint = TEXT
-    message_id = ALWAYS
-    request_id = ALWAYS
-    queried_at = TEXT
+_ANSWERS: Final = _answer_models()
+Ins: Any = _ANSWERS["Ins"]
+Identity: Any = _ANSWERS["Identity"]
+Evidence: Any = _ANSWERS["Evidence"]
+Attempt: Any = _ANSWERS["Attempt"]
+Difference: Any = _ANSWERS["Difference"]
+SearchAnswer: Any = _ANSWERS["SearchAnswer"]
+VerifyAnswer: Any = _ANSWERS["VerifyAnswer"]
 
 
 # --- faults ------------------------------------------------------------------------------
