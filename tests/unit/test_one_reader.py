@@ -11,8 +11,16 @@ the environment over, or must write to it, are listed below with why.
 from __future__ import annotations
 
 import ast
+import json
+import os
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+from gateway.config import ConfigReader
+from gateway.exceptions import ConfigurationError
+from gateway.settings import SigningMode
 from tests.paths import ROOT
 
 GATEWAY = ROOT / "gateway"
@@ -113,10 +121,69 @@ def test_the_scan_sees_every_way_of_reading_the_environment() -> None:
 
 
 def test_the_one_reader_puts_the_file_under_the_environment(tmp_path: Path) -> None:
-    from gateway.config import ConfigReader
-
     file = tmp_path / "gateway.env"
     file.write_text("INSI_IDAM=FROM-FILE\nINSI_READ_TIMEOUT=9\n")
     reader = ConfigReader.layered({"GATEWAY_CONFIG_FILE": str(file), "INSI_READ_TIMEOUT": "7"})
     assert (reader.text("INSI_IDAM"), reader.text("INSI_READ_TIMEOUT")) == ("FROM-FILE", "7")
     assert reader.source == str(file)
+
+
+SECRET_LOOKING = "s3cr3t-value-0123"
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        lambda r: r.whole("X_SETTING", 1, minimum=1),
+        lambda r: r.positive_float("X_SETTING", 1.0),
+        lambda r: r.seconds_or_zero("X_SETTING", 1.0),
+        lambda r: r.number("X_SETTING", 1, int),
+        lambda r: r.number("X_SETTING", 1.0, float),
+        lambda r: r.optional_int("X_SETTING"),
+        lambda r: r.rate("X_SETTING"),
+        lambda r: r.flag("X_SETTING"),
+        lambda r: r.https_url("X_SETTING"),
+        lambda r: r.choice("X_SETTING", SigningMode, SigningMode.VIHF),
+    ],
+)
+def test_a_bad_value_is_named_by_its_variable_never_echoed(
+    read: Callable[[ConfigReader], object],
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        read(ConfigReader({"X_SETTING": SECRET_LOOKING}))
+    assert caught.value.setting == "X_SETTING"
+    assert SECRET_LOOKING not in str(caught.value)
+    assert SECRET_LOOKING not in caught.value.message
+
+
+def test_secrets_come_back_masked() -> None:
+    secret = ConfigReader({"X_PASSPHRASE": SECRET_LOOKING}).secret("X_PASSPHRASE")
+    assert secret is not None
+    assert SECRET_LOOKING not in f"{secret} {secret!r}"
+    assert secret.reveal() == SECRET_LOOKING
+
+
+def test_the_cli_reads_the_file_under_the_environment_and_never_writes_it_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``var/gateway.env`` of the working directory, found without GATEWAY_CONFIG_FILE."""
+    from gateway.cli.main import main
+
+    (tmp_path / "var").mkdir()
+    config = tmp_path / "var" / "gateway.env"
+    from_file, from_env = tmp_path / "from-file.db", tmp_path / "from-env.db"
+    config.write_text(
+        f"GATEWAY_AUDIT_KEY=audit-key-from-the-file\nDATABASE_URL=sqlite:///{from_file}\n"
+    )
+    config.chmod(0o600)
+    monkeypatch.chdir(tmp_path)
+    for name in ("GATEWAY_CONFIG_FILE", "GATEWAY_AUDIT_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{from_env}")
+
+    assert main(["audit", "head"]) == 0, capsys.readouterr().err
+
+    assert json.loads(capsys.readouterr().out) == {"seq": 0, "hash": "0" * 64}  # a new journal
+    assert (from_env.is_file(), from_file.exists()) == (True, False)  # the environment wins
+    assert "GATEWAY_AUDIT_KEY" not in os.environ  # the file's values stay out of it
+    assert "GATEWAY_CONFIG_FILE" not in os.environ
