@@ -1,9 +1,4 @@
-"""``insi-gateway``: the one console command (serve, mock, dev-pki, search).
-
-A process entry point: :func:`main` hands ``os.environ`` and the configuration
-file to the one :class:`~gateway.config.ConfigReader` once, and every
-subcommand reads its settings from that reader.
-"""
+"""``insi-gateway``: the one console command (serve, mock, dev-pki, search)."""
 
 from __future__ import annotations
 
@@ -304,7 +299,8 @@ def _configuration(env: Mapping[str, str], path: str) -> ConfigReader:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one subcommand; the exit code says how it went (2: a configuration problem)."""
+    """Run one subcommand with the process's one reader of configuration (``args.config``),
+    built here from ``os.environ`` and the file; exit 2 on a configuration problem."""
     args = _parser().parse_args(argv)
     path = config_file_path(os.environ, Path.cwd())
     path = str(Path(path).resolve()) if path else ""
