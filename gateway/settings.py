@@ -1,51 +1,25 @@
-"""The gateway's configuration: one frozen object, read from the environment once.
+"""The gateway's configuration: one frozen object, read once where the process starts.
 
-:func:`Settings.from_env` is the only place in the gateway that reads
-environment variables; the app factory calls it and hands the result down.
-``docs/configuration.md`` documents every variable below.
+:meth:`Settings.from_config` builds it from the one :class:`~gateway.config.ConfigReader`
+(the environment over the configuration file) that the CLI or the app factory
+makes; the result is handed down, never re-read. ``docs/configuration.md``
+documents every variable below.
 """
 
 from __future__ import annotations
 
 import enum
 import ipaddress
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 from gateway.admission.proxies import Network, parse_networks
+from gateway.config import ConfigReader, Secret
 from gateway.exceptions import ConfigurationError
 from gateway.ins.strategy import FirstNameStrategy
-from gateway.jobs import JobSettings
 from gateway.transport.breaker import BreakerPolicy
 from gateway.transport.resilience import ResiliencePolicy
-
-
-class Secret:
-    """A configuration value that must never be printed (passphrases, API keys).
-
-    ``repr``/``str`` show a mask so a secret cannot leak through a log line or
-    an error message by accident; :meth:`reveal` is the one explicit way out.
-    """
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('********')"
-
-    __str__ = __repr__
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
-
 
 DEFAULT_DATABASE_URL = "sqlite:///var/gateway.db"
 
@@ -77,15 +51,14 @@ class CpxSettings:
     """Seconds an assertion stays acceptable after its ``IssueInstant``."""
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> CpxSettings | None:
+    def from_config(cls, reader: ConfigReader) -> CpxSettings | None:
         """None (CPx mode off) unless ``INSI_CPX_CA`` names the card CA bundle."""
-        reader = _EnvReader(env)
-        if not env.get("INSI_CPX_CA", "").strip():
-            if env.get("INSI_CPX_URL", "").strip():
+        if not reader.text("INSI_CPX_CA"):
+            if reader.text("INSI_CPX_URL"):
                 raise ConfigurationError("INSI_CPX_CA", "is required when INSI_CPX_URL is set")
             return None
-        preset = env.get("INSI_ENV", "").strip().lower()
-        if env.get("INSI_CPX_URL", "").strip() or preset not in CPX_PRESETS:
+        preset = reader.text("INSI_ENV").lower()
+        if reader.text("INSI_CPX_URL") or preset not in CPX_PRESETS:
             url = reader.https_url("INSI_CPX_URL")
         else:
             url = CPX_PRESETS[preset]
@@ -112,7 +85,11 @@ class StorageSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> StorageSettings:
-        reader = _EnvReader({**config_file(env.get("GATEWAY_CONFIG_FILE", "")), **env})
+        """From ``env`` over the file its ``GATEWAY_CONFIG_FILE`` names (tests, tools)."""
+        return cls.from_config(ConfigReader.layered(env))
+
+    @classmethod
+    def from_config(cls, reader: ConfigReader) -> StorageSettings:
         audit_key = reader.required("GATEWAY_AUDIT_KEY")
         if len(audit_key) < 16:
             raise ConfigurationError("GATEWAY_AUDIT_KEY", "must be at least 16 characters")
@@ -132,8 +109,8 @@ class AuditSettings:
     auth_failure_window: int = 60  # GATEWAY_AUTH_FAILURE_WINDOW_SECONDS
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> AuditSettings:
-        reader, default = _EnvReader(env), cls()
+    def from_config(cls, reader: ConfigReader) -> AuditSettings:
+        default = cls()
         return cls(
             anchor_seconds=reader.whole(
                 "GATEWAY_AUDIT_ANCHOR_SECONDS", default.anchor_seconds, minimum=0
@@ -151,6 +128,49 @@ class AuditSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class JobSettings:
+    """The batch-job knobs; defaults suit one hospital and the INSi rate agreements."""
+
+    workers: int = 2  # GATEWAY_JOB_WORKERS: rows in progress at once per process (0: no runner)
+    rate: float = 20.0  # GATEWAY_JOB_RATE: upstream calls per second, all jobs and replicas
+    retention_days: float = 7.0  # GATEWAY_JOB_RETENTION_DAYS: then jobs and results are deleted
+    lease_seconds: float = 120.0  # GATEWAY_JOB_LEASE_SECONDS: a claimed row is someone else's
+    retry_seconds: float = 5.0  # GATEWAY_JOB_RETRY_SECONDS: first backoff after an upstream error
+    max_rows: int = 100_000  # GATEWAY_JOB_MAX_ROWS: rows per submitted job
+    max_body_bytes: int = 32 * 1024 * 1024  # GATEWAY_JOB_MAX_BODY_BYTES: size of a submission
+    interactive_threshold: int = 0  # GATEWAY_JOB_INTERACTIVE_THRESHOLD: see priority.py
+    # GATEWAY_JOB_MAX_CONCURRENT_SUBMISSIONS: submissions read at once per process (429 beyond)
+    max_concurrent_submissions: int = 2
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> JobSettings:
+        """``GATEWAY_JOB_*`` of ``env`` alone (tests); the gateway uses :meth:`from_config`."""
+        return cls.from_config(ConfigReader(env))
+
+    @classmethod
+    def from_config(cls, reader: ConfigReader) -> JobSettings:
+        """Read ``GATEWAY_JOB_*``; errors name the variable, never echo a value."""
+        default = cls()
+        return cls(
+            workers=reader.number("GATEWAY_JOB_WORKERS", default.workers, int, minimum=0),
+            rate=reader.number("GATEWAY_JOB_RATE", default.rate, float),
+            retention_days=reader.number(
+                "GATEWAY_JOB_RETENTION_DAYS", default.retention_days, float
+            ),
+            lease_seconds=reader.number("GATEWAY_JOB_LEASE_SECONDS", default.lease_seconds, float),
+            retry_seconds=reader.number("GATEWAY_JOB_RETRY_SECONDS", default.retry_seconds, float),
+            max_rows=reader.number("GATEWAY_JOB_MAX_ROWS", default.max_rows, int),
+            max_body_bytes=reader.number("GATEWAY_JOB_MAX_BODY_BYTES", default.max_body_bytes, int),
+            interactive_threshold=reader.number(
+                "GATEWAY_JOB_INTERACTIVE_THRESHOLD", default.interactive_threshold, int, minimum=0
+            ),
+            max_concurrent_submissions=reader.number(
+                "GATEWAY_JOB_MAX_CONCURRENT_SUBMISSIONS", default.max_concurrent_submissions, int
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class SharedStateSettings:
     """Where the processes of the gateway share their quotas; no ``REDIS_URL``: each its own."""
 
@@ -158,11 +178,11 @@ class SharedStateSettings:
     redis_prefix: str
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> SharedStateSettings:
-        url = env.get("REDIS_URL", "").strip()
+    def from_config(cls, reader: ConfigReader) -> SharedStateSettings:
+        url = reader.text("REDIS_URL")
         if url and not url.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigurationError("REDIS_URL", "must start with redis://, rediss:// or unix://")
-        prefix = env.get("GATEWAY_REDIS_PREFIX", "").strip() or "insi-gateway:"
+        prefix = reader.optional("GATEWAY_REDIS_PREFIX", "insi-gateway:")
         return cls(redis_url=Secret(url) if url else None, redis_prefix=prefix)
 
 
@@ -207,17 +227,22 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        """Build settings from ``env`` (usually ``os.environ``), failing on the first problem.
+        """Build settings from ``env``, failing on the first problem.
 
         ``GATEWAY_CONFIG_FILE`` names an optional file of ``NAME=value`` lines
         with the same names; the environment wins over it.
         """
-        env = {**config_file(env.get("GATEWAY_CONFIG_FILE", "")), **env}
-        reader = _EnvReader(env)
+        return cls.from_config(ConfigReader.layered(env))
+
+    @classmethod
+    def from_config(cls, reader: ConfigReader) -> Settings:
+        """Build settings from the process's one reader, failing on the first problem."""
         return cls(
-            upstream_url=reader.upstream_url(),
+            upstream_url=_upstream_url(reader),
             upstream_ca=reader.path("INSI_UPSTREAM_CA"),
-            cert_ca=reader.path("INSI_CERT_CA" if env.get("INSI_CERT_CA") else "INSI_UPSTREAM_CA"),
+            cert_ca=reader.path(
+                "INSI_CERT_CA" if reader.get("INSI_CERT_CA") else "INSI_UPSTREAM_CA"
+            ),
             cert_manu=CertificateSource(
                 reader.path("INSI_CERT_MANU"), reader.secret("INSI_CERT_MANU_PASSPHRASE")
             ),
@@ -225,31 +250,29 @@ class Settings:
                 CertificateSource(
                     reader.path("INSI_CERT_AUTO"), reader.secret("INSI_CERT_AUTO_PASSPHRASE")
                 )
-                if env.get("INSI_CERT_AUTO")
+                if reader.get("INSI_CERT_AUTO")
                 else None
             ),
             idam=reader.required("INSI_IDAM"),
             software_name=reader.optional("INSI_SOFTWARE_NAME", "insi-gateway"),
             software_version=reader.optional("INSI_SOFTWARE_VERSION", _package_version()),
             software_instance=reader.optional("INSI_SOFTWARE_INSTANCE", "insi-gateway-1"),
-            emitter=env.get("INSI_EMITTER") or None,
+            emitter=reader.get("INSI_EMITTER") or None,
             signing=reader.choice("INSI_SIGNING", SigningMode, SigningMode.VIHF),
             first_name_strategy=reader.choice(
                 "INSI_FIRST_NAME_STRATEGY", FirstNameStrategy, FirstNameStrategy.PROGRESSIVE
             ),
-            storage=StorageSettings.from_env(env),
-            jobs=JobSettings.from_env(env),
-            shared=SharedStateSettings.from_env(env),
-            metrics_dir=Path(env["PROMETHEUS_MULTIPROC_DIR"])
-            if env.get("PROMETHEUS_MULTIPROC_DIR")
-            else None,
-            audit=AuditSettings.from_env(env),
+            storage=StorageSettings.from_config(reader),
+            jobs=JobSettings.from_config(reader),
+            shared=SharedStateSettings.from_config(reader),
+            metrics_dir=Path(raw) if (raw := reader.get("PROMETHEUS_MULTIPROC_DIR")) else None,
+            audit=AuditSettings.from_config(reader),
             connect_timeout=reader.positive_float("INSI_CONNECT_TIMEOUT", 3.05),
             read_timeout=reader.positive_float("INSI_READ_TIMEOUT", 15.0),
             resilience=ResiliencePolicy(
                 max_retries=reader.whole("INSI_MAX_RETRIES", 2, minimum=0),
                 deadline=reader.positive_float("INSI_DEADLINE", 20.0),
-                breaker=reader.breaker_policy(),
+                breaker=_breaker_policy(reader),
                 max_concurrent=reader.whole("INSI_MAX_CONCURRENT", 32, minimum=1),
                 queue_timeout=reader.positive_float("INSI_QUEUE_TIMEOUT", 2.0),
             ),
@@ -257,149 +280,48 @@ class Settings:
             max_response_bytes=reader.whole("INSI_MAX_RESPONSE_BYTES", 1024 * 1024, minimum=1024),
             log_level=reader.optional("GATEWAY_LOG_LEVEL", "INFO").upper(),
             trusted_proxies=parse_networks(
-                env.get("GATEWAY_TRUSTED_PROXIES", ""), setting="GATEWAY_TRUSTED_PROXIES"
+                reader.get("GATEWAY_TRUSTED_PROXIES") or "", setting="GATEWAY_TRUSTED_PROXIES"
             ),
-            cpx=CpxSettings.from_env(env),
+            cpx=CpxSettings.from_config(reader),
             drain_seconds=reader.seconds_or_zero("GATEWAY_DRAIN_SECONDS", 5.0),
         )
 
 
-_Choice = TypeVar("_Choice", bound=enum.Enum)
+def _upstream_url(reader: ConfigReader) -> str:
+    """``INSI_UPSTREAM_URL``, or the endpoint of the ``INSI_ENV`` preset."""
+    if reader.text("INSI_UPSTREAM_URL") or not reader.get("INSI_ENV"):
+        return reader.https_url("INSI_UPSTREAM_URL")
+    preset = reader.text("INSI_ENV").lower()
+    if preset not in UPSTREAM_PRESETS:
+        allowed = ", ".join(UPSTREAM_PRESETS)
+        raise ConfigurationError("INSI_ENV", f"must be one of: {allowed}")
+    return UPSTREAM_PRESETS[preset]
 
 
-class _EnvReader:
-    """Typed, specific errors for each variable (the name and why, never the value)."""
-
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self._env = env
-
-    def required(self, name: str) -> str:
-        value = self._env.get(name, "").strip()
-        if not value:
-            raise ConfigurationError(name, "is required and not set")
-        return value
-
-    def upstream_url(self) -> str:
-        """``INSI_UPSTREAM_URL``, or the endpoint of the ``INSI_ENV`` preset."""
-        if self._env.get("INSI_UPSTREAM_URL", "").strip() or not self._env.get("INSI_ENV"):
-            return self.https_url("INSI_UPSTREAM_URL")
-        preset = self._env["INSI_ENV"].strip().lower()
-        if preset not in UPSTREAM_PRESETS:
-            allowed = ", ".join(UPSTREAM_PRESETS)
-            raise ConfigurationError("INSI_ENV", f"must be one of: {allowed}")
-        return UPSTREAM_PRESETS[preset]
-
-    def https_url(self, name: str) -> str:
-        value = self.required(name)
-        if not value.lower().startswith("https://"):
-            raise ConfigurationError(name, "must be an https:// URL (the teleservice needs TLS)")
-        return value
-
-    def optional(self, name: str, default: str) -> str:
-        return self._env.get(name, "").strip() or default
-
-    def secret(self, name: str) -> Secret | None:
-        value = self._env.get(name)
-        return Secret(value) if value else None
-
-    def path(self, name: str) -> Path:
-        path = Path(self.required(name))
-        if not path.is_file():
-            raise ConfigurationError(name, f"file not found: {path}")
-        return path
-
-    def whole(self, name: str, default: int, *, minimum: int) -> int:
-        raw = self._env.get(name, "").strip()
-        if not raw:
-            return default
-        if not raw.isdigit() or int(raw) < minimum:
-            raise ConfigurationError(name, f"must be a whole number of at least {minimum}")
-        return int(raw)
-
-    def positive_float(self, name: str, default: float) -> float:
-        raw = self._env.get(name, "").strip()
-        if not raw:
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ConfigurationError(name, "must be a number") from None
-        if not math.isfinite(value) or value <= 0:
-            raise ConfigurationError(name, "must be a finite number greater than zero")
-        return value
-
-    def breaker_policy(self) -> BreakerPolicy:
-        """The circuit breaker's sliding window, threshold and probes (docs/configuration.md)."""
-        if self._env.get("INSI_BREAKER_THRESHOLD", "").strip():
-            raise ConfigurationError(
-                "INSI_BREAKER_THRESHOLD",
-                "is no longer read: the circuit opens on a failure rate, see "
-                "INSI_BREAKER_FAILURE_RATE and INSI_BREAKER_MIN_CALLS",
-            )
-        rate = self.whole("INSI_BREAKER_FAILURE_RATE", 50, minimum=1)
-        if rate > 100:
-            raise ConfigurationError("INSI_BREAKER_FAILURE_RATE", "must be a percentage, 1 to 100")
-        return BreakerPolicy(
-            window=self.positive_float("INSI_BREAKER_WINDOW", 10.0),
-            min_calls=self.whole("INSI_BREAKER_MIN_CALLS", 20, minimum=1),
-            failure_rate=rate / 100,
-            cooldown=self.positive_float("INSI_BREAKER_COOLDOWN", 30.0),
-            probes=self.whole("INSI_BREAKER_PROBES", 3, minimum=1),
+def _breaker_policy(reader: ConfigReader) -> BreakerPolicy:
+    """The circuit breaker's sliding window, threshold and probes (docs/configuration.md)."""
+    if reader.text("INSI_BREAKER_THRESHOLD"):
+        raise ConfigurationError(
+            "INSI_BREAKER_THRESHOLD",
+            "is no longer read: the circuit opens on a failure rate, see "
+            "INSI_BREAKER_FAILURE_RATE and INSI_BREAKER_MIN_CALLS",
         )
-
-    def seconds_or_zero(self, name: str, default: float) -> float:
-        """Like :meth:`positive_float`, zero allowed (``0``: no such delay)."""
-        if self._env.get(name, "").strip() in {"0", "0.0"}:
-            return 0.0
-        return self.positive_float(name, default)
-
-    def choice(self, name: str, kind: type[_Choice], default: _Choice) -> _Choice:
-        raw = self._env.get(name, "").strip().lower()
-        if not raw:
-            return default
-        try:
-            return kind(raw)
-        except ValueError:
-            allowed = ", ".join(m.value for m in kind)
-            raise ConfigurationError(name, f"must be one of: {allowed}") from None
+    rate = reader.whole("INSI_BREAKER_FAILURE_RATE", 50, minimum=1)
+    if rate > 100:
+        raise ConfigurationError("INSI_BREAKER_FAILURE_RATE", "must be a percentage, 1 to 100")
+    return BreakerPolicy(
+        window=reader.positive_float("INSI_BREAKER_WINDOW", 10.0),
+        min_calls=reader.whole("INSI_BREAKER_MIN_CALLS", 20, minimum=1),
+        failure_rate=rate / 100,
+        cooldown=reader.positive_float("INSI_BREAKER_COOLDOWN", 30.0),
+        probes=reader.whole("INSI_BREAKER_PROBES", 3, minimum=1),
+    )
 
 
 def _package_version() -> str:
     from gateway import __version__
 
     return __version__
-
-
-def config_file(path: str) -> dict[str, str]:
-    """``NAME=value`` lines of an optional configuration file (``#`` comments, blank lines)."""
-    if not path:
-        return {}
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError:
-        raise ConfigurationError("GATEWAY_CONFIG_FILE", f"cannot read {path}") from None
-    values: dict[str, str] = {}
-    for number, line in enumerate(lines, start=1):
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
-        name, equals, value = text.partition("=")
-        if not equals or not name.strip().isidentifier():
-            raise ConfigurationError("GATEWAY_CONFIG_FILE", f"line {number} is not NAME=value")
-        values[name.strip()] = value.strip().strip('"').strip("'")
-    return values
-
-
-DEFAULT_CONFIG_FILE = Path("var") / "gateway.env"  # what scripts/demo writes
-
-
-def config_file_path(env: Mapping[str, str], cwd: Path) -> str:
-    """The configuration file the CLI reads: ``GATEWAY_CONFIG_FILE`` when set (set and
-    empty: none), else ``var/gateway.env`` of the working directory when it exists."""
-    if "GATEWAY_CONFIG_FILE" in env:
-        return env["GATEWAY_CONFIG_FILE"].strip()
-    default = cwd / DEFAULT_CONFIG_FILE
-    return str(default) if default.is_file() else ""
 
 
 def effective(settings: object) -> object:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway.config import ConfigReader
 from gateway.models import CertificateMode
 from gateway.protocol.vihf import DEFAULT_ACTIVITY_SECTOR
 from gateway.settings import StorageSettings
@@ -20,10 +20,11 @@ from gateway.storage.database import Database
 from gateway.vigilance.store import EventStore
 
 
-def _storage() -> tuple[Database, AuditJournal]:
+def _storage(args: argparse.Namespace) -> tuple[Database, AuditJournal]:
     from gateway.server.app import open_storage
 
-    return open_storage(StorageSettings.from_env(os.environ))
+    config: ConfigReader = args.config  # the process's one reader (cli/main.py)
+    return open_storage(StorageSettings.from_config(config))
 
 
 def _app_json(app: App) -> dict[str, Any]:
@@ -42,7 +43,7 @@ def _app_json(app: App) -> dict[str, Any]:
 
 
 def _apps(args: argparse.Namespace) -> int:
-    registry = AppRegistry(_storage()[0])
+    registry = AppRegistry(_storage(args)[0])
     if args.apps_command == "add":
         app, key = registry.add(
             args.name,
@@ -76,7 +77,7 @@ def _audit(args: argparse.Namespace) -> int:
     if args.audit_command == "new-key":  # before the storage: no setting is needed yet
         print(new_audit_key())
         return 0
-    database, journal = _storage()
+    database, journal = _storage(args)
     if args.audit_command == "head":
         seq, head_hash = journal.head()
         print(json.dumps({"seq": seq, "hash": head_hash}))

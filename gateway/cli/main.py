@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from gateway import docs_reference, logs
 from gateway.cli.admin import add_commands
 from gateway.cli.cards import add_card_commands
 from gateway.cli.reviewers import add_reviewer_commands
+from gateway.config import ConfigReader, config_file_path
 from gateway.exceptions import ConfigurationError, GatewayError
 from gateway.render.problems import problem_document
 from gateway.server import gunicorn_config
@@ -31,14 +32,17 @@ from gateway.server import gunicorn_config
 def _serve(args: argparse.Namespace) -> int:
     from gateway.server import serving
 
-    metrics_dir = serving.metrics_directory(os.environ)  # before prometheus_client is imported
+    config: ConfigReader = args.config
+    # Before prometheus_client is imported; its copy in each worker reads the environment.
+    metrics_dir = serving.metrics_directory(os.environ, config.text("PROMETHEUS_MULTIPROC_DIR"))
     from gateway.interfaces import ops
     from gateway.pki.credentials import load_ca_bundle
     from gateway.server import safety
     from gateway.server.app import create_app, load_credentials, open_storage
     from gateway.settings import Settings
 
-    settings = Settings.from_env(os.environ)  # fail fast, before forking workers
+    # Read once, before forking: bad values stop the master, the workers get this object.
+    settings = Settings.from_config(config.overriding("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir)))
     logs.configure(settings.log_level)
     for warning in safety.shared_state_warnings(settings, workers=args.workers):
         logs.event(logging.getLogger("gateway.startup"), warning, level=logging.WARNING)
@@ -52,7 +56,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.ops_bind == args.bind:
         raise ConfigurationError("--ops-bind", "must differ from --bind")
     serving.run(
-        functools.partial(create_app, ops_port=ops_port),
+        functools.partial(create_app, ops_port=ops_port, settings=settings),
         gunicorn_config.options(
             bind=[args.bind, args.ops_bind] if args.ops_bind else args.bind,
             workers=args.workers,
@@ -78,9 +82,10 @@ def _config_check(args: argparse.Namespace) -> int:
     from gateway.server.app import build_runtime
     from gateway.settings import Settings, effective
 
-    settings = Settings.from_env(os.environ)
+    config: ConfigReader = args.config
+    settings = Settings.from_config(config)
     print(json.dumps(effective(settings), indent=2))
-    source = os.environ.get("GATEWAY_CONFIG_FILE") or "none (environment only)"
+    source = config.source or "none (environment only)"
     print(f"configuration file: {source}", file=sys.stderr)
     safety.check_timeouts(settings, worker_timeout=args.timeout)
     runtime = build_runtime(settings)
@@ -110,15 +115,16 @@ def _check_cert(args: argparse.Namespace) -> int:
     from gateway.pki.credentials import credential_from_bytes, load_ca_bundle
     from gateway.pki.inspection import inspect
 
+    config: ConfigReader = args.config
     passphrase = None
     if args.passphrase_env:
-        passphrase = os.environ.get(args.passphrase_env)
+        passphrase = config.get(args.passphrase_env)
         if passphrase is None:
             raise ConfigurationError("--passphrase-env", f"{args.passphrase_env} is not set")
     # A PEM certificate and its key in another file are read as one PEM (cert, chain, key).
     data = b"".join(_read_file(Path(p), p) for p in (args.path, args.key) if p)
     credential = credential_from_bytes(data, passphrase, setting=args.path)
-    ca = args.ca or os.environ.get("INSI_CERT_CA") or os.environ.get("INSI_UPSTREAM_CA")
+    ca = args.ca or config.get("INSI_CERT_CA") or config.get("INSI_UPSTREAM_CA")
     if not ca:
         raise ConfigurationError("--ca", "give the CA bundle (or set INSI_CERT_CA)")
     report = inspect(credential, trusted=load_ca_bundle(Path(ca), setting="--ca"))
@@ -136,7 +142,9 @@ def _read_file(path: Path, setting: str) -> bytes:
 def _mock(args: argparse.Namespace) -> int:
     from gateway.mock.server import serve_mock
 
-    serve_mock(bind=args.bind, pki_dir=Path(args.pki), workers=args.workers, threads=args.threads)
+    pki_dir = Path(args.pki)
+    config: ConfigReader = args.config
+    serve_mock(config, bind=args.bind, pki_dir=pki_dir, workers=args.workers, threads=args.threads)
     return 0
 
 
@@ -162,7 +170,7 @@ def _search(args: argparse.Namespace) -> int:
 
     request_id = str(uuid.uuid4())
     try:
-        settings = Settings.from_env(os.environ)
+        settings = Settings.from_config(args.config)
         configure(settings.log_level)
         query = search_query(
             {
@@ -187,13 +195,14 @@ def _search(args: argparse.Namespace) -> int:
 def _jobs_submit(args: argparse.Namespace) -> int:
     from gateway.jobs.client import submit
 
-    key = os.environ.get("GATEWAY_APP_KEY", "")
-    if not key:
+    config: ConfigReader = args.config
+    key = config.secret("GATEWAY_APP_KEY")
+    if key is None:
         raise ConfigurationError("GATEWAY_APP_KEY", "set it to the application's API key")
     ca_bundle = Path(args.ca_bundle) if args.ca_bundle else None
     output = Path(args.output)
     return submit(
-        Path(args.file), base_url=args.url, api_key=key, ca_bundle=ca_bundle, output=output
+        Path(args.file), base_url=args.url, api_key=key.reveal(), ca_bundle=ca_bundle, output=output
     )
 
 
@@ -348,36 +357,31 @@ def _add_job_commands(commands: Any) -> None:
     submit.set_defaults(run=_jobs_submit)
 
 
-def _use_config_file() -> str:
-    """Put the configuration file's values under the environment, for every subcommand.
+def _configuration(env: Mapping[str, str], path: str) -> ConfigReader:
+    """The one reader of this process: the environment over the configuration file.
 
     The file is ``GATEWAY_CONFIG_FILE``, else ``var/gateway.env`` of the working
     directory (what ``scripts/demo`` writes): so a fresh shell needs no export.
-    The environment wins over the file; gunicorn's workers inherit both.
+    The environment wins over the file; nothing is written into ``os.environ``.
     """
-    from gateway.settings import config_file, config_file_path
-
-    path = config_file_path(os.environ, Path.cwd())
-    if not path:
-        return ""
-    path = str(Path(path).resolve())
-    values = config_file(path)  # a file that cannot be read is a configuration error
-    if Path(path).stat().st_mode & 0o077:
+    config = ConfigReader.layered(env, path)  # an unreadable file is a configuration error
+    if path and Path(path).stat().st_mode & 0o077:
         print(f"insi-gateway: warning: {path} is readable by others (chmod 600)", file=sys.stderr)
-    for name, value in values.items():
-        os.environ.setdefault(name, value)
-    os.environ["GATEWAY_CONFIG_FILE"] = path
-    return path
+    return config
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand with the process's one reader of configuration (``args.config``),
+    built here from ``os.environ`` and the file; exit 2 on a configuration problem."""
     args = _parser().parse_args(argv)
+    path = config_file_path(os.environ, Path.cwd())
+    path = str(Path(path).resolve()) if path else ""
     try:
-        used = _use_config_file()
+        args.config = _configuration(os.environ, path)  # what every subcommand reads
         code: int = args.run(args)
     except ConfigurationError as error:
         print(f"insi-gateway: configuration error: {error.message}", file=sys.stderr)
-        if not used:
+        if not path:
             print(NO_CONFIG_HINT, file=sys.stderr)
         return 2
     except GatewayError as error:  # e.g. an unknown app name, a bad --rate

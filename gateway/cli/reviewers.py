@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Any
 
+from gateway.config import ConfigReader
 from gateway.exceptions import InvalidInput
 from gateway.settings import StorageSettings
 from gateway.vigilance.reviewers import ReviewerRegistry
 
 
-def _registry() -> ReviewerRegistry:
+def _registry(args: argparse.Namespace) -> ReviewerRegistry:
     from gateway.server.app import open_storage
 
-    return ReviewerRegistry(open_storage(StorageSettings.from_env(os.environ))[0])
+    config: ConfigReader = args.config  # the process's one reader (cli/main.py)
+    return ReviewerRegistry(open_storage(StorageSettings.from_config(config))[0])
 
 
 def _stdin_password(args: argparse.Namespace) -> str | None:
@@ -34,7 +35,7 @@ def _stdin_password(args: argparse.Namespace) -> str | None:
 
 
 def _reviewers(args: argparse.Namespace) -> int:
-    registry = _registry()
+    registry = _registry(args)
     command = args.reviewers_command
     if command == "add":
         reviewer, password = registry.add(args.name, _stdin_password(args))

@@ -23,9 +23,10 @@ from werkzeug.exceptions import NotFound
 from gateway import logs
 from gateway.exceptions import SubmissionsBusy
 from gateway.interfaces import json_api
-from gateway.jobs import JobSettings, JobStatus, NewRow, StoredResult, new_job_id
+from gateway.jobs import JobStatus, NewRow, StoredResult, new_job_id
 from gateway.jobs.inputs import InputRow, empty_result, error_result, read_submission
 from gateway.jobs.spool import spooled
+from gateway.settings import JobSettings
 from gateway.storage.jobs import CANCELLED, JobStore
 
 NDJSON = "application/x-ndjson"

@@ -2,8 +2,9 @@
 
 The client certificate is required at the TLS layer and must chain to the
 dev CA bundle; a client without one (or from another CA) never reaches the
-app. The app itself is built inside each worker from the environment, so a
-test starts the server with the ``MOCK_*`` variables it wants.
+app. The ``MOCK_*`` settings are read once, by the master before it forks,
+from the reader its entry point hands in (a test starts the server with the
+variables it wants); the app itself is built inside each worker from them.
 
 ``insi-gateway mock --bind HOST:PORT --pki DIR`` calls :func:`serve_mock`;
 ``python -m gateway.mock.server`` does the same without the gateway's CLI.
@@ -18,6 +19,7 @@ import ssl
 from collections.abc import Sequence
 from pathlib import Path
 
+from gateway.config import ConfigReader
 from gateway.exceptions import ConfigurationError
 from gateway.logs import configure
 from gateway.mock.app import MockApp, create_mock_app
@@ -28,13 +30,14 @@ SERVER_CERT_NAME = "mock-server.pem"
 SERVER_KEY_NAME = "mock-server.key"
 
 
-def build_app(pki_dir: Path) -> MockApp:
-    """gunicorn app factory: read ``MOCK_*`` settings in the worker, after the fork.
+def build_app(settings: MockSettings) -> MockApp:
+    """gunicorn app factory: build the app in the worker, after the fork, from the settings
+    the master read (no request log or random state is shared across the fork).
 
     The mock's own events (each fault it answers) go to stdout as JSON lines.
     """
     configure("INFO")
-    return create_mock_app(MockSettings.from_env(os.environ, pki_dir=pki_dir))
+    return create_mock_app(settings)
 
 
 def tls_options(pki_dir: Path, *, client_certificate: bool = True) -> dict[str, object]:
@@ -55,10 +58,15 @@ def tls_options(pki_dir: Path, *, client_certificate: bool = True) -> dict[str, 
     }
 
 
-def serve_mock(*, bind: str, pki_dir: Path, workers: int = 1, threads: int = 8) -> None:
-    """Serve the mock on ``bind`` until SIGTERM/SIGINT (fails fast if the PKI is incomplete)."""
+def serve_mock(
+    config: ConfigReader, *, bind: str, pki_dir: Path, workers: int = 1, threads: int = 8
+) -> None:
+    """Serve the mock on ``bind`` until SIGTERM/SIGINT (fails fast if the PKI is incomplete).
+
+    ``config`` is the process's one reader; bad ``MOCK_*`` values stop it before any fork.
+    """
     pki_dir = pki_dir.resolve()
-    settings = MockSettings.from_env(os.environ, pki_dir=pki_dir)  # refuse bad MOCK_* early
+    settings = MockSettings.from_config(config, pki_dir=pki_dir)
     options = {
         "bind": [bind],
         "workers": workers,
@@ -68,18 +76,28 @@ def serve_mock(*, bind: str, pki_dir: Path, workers: int = 1, threads: int = 8) 
         "proc_name": "insi-mock",
         **tls_options(pki_dir, client_certificate=settings.auth is not AuthMode.CPX),
     }
-    run(functools.partial(build_app, pki_dir), options)
+    run(functools.partial(build_app, settings), options)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m gateway.mock.server --bind 127.0.0.1:8443 --pki DIR``."""
+    """``python -m gateway.mock.server --bind 127.0.0.1:8443 --pki DIR``.
+
+    A process entry point: it hands its environment (no configuration file, unlike
+    ``insi-gateway mock``) to the one reader.
+    """
     parser = argparse.ArgumentParser(prog="python -m gateway.mock.server", description=__doc__)
     parser.add_argument("--bind", default="127.0.0.1:8443", help="HOST:PORT to listen on")
     parser.add_argument("--pki", type=Path, required=True, help="dev PKI directory")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args(argv)
-    serve_mock(bind=args.bind, pki_dir=args.pki, workers=args.workers, threads=args.threads)
+    serve_mock(
+        ConfigReader(os.environ),
+        bind=args.bind,
+        pki_dir=args.pki,
+        workers=args.workers,
+        threads=args.threads,
+    )
 
 
 if __name__ == "__main__":

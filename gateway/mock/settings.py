@@ -1,9 +1,12 @@
-"""Configuration of the mock teleservice: one frozen object, read from the environment once.
+"""Configuration of the mock teleservice: one frozen object, read once when the server starts.
 
-:meth:`MockSettings.from_env` is the only place the mock reads environment
-variables. It runs inside each gunicorn worker (see :mod:`gateway.mock.server`),
-so a test can start the server with a tailored environment and nothing is
-shared across the fork.
+:meth:`MockSettings.from_config` reads the ``MOCK_*`` variables through the
+gateway's one :class:`~gateway.config.ConfigReader`, built by the process entry
+point (:mod:`gateway.mock.server`, or the ``insi-gateway mock`` command, which
+puts the configuration file under the environment). The master reads them
+before it forks, so bad values stop the server at once, and each gunicorn
+worker gets the same frozen object: a test starts the server with the
+environment it wants.
 
 =====================  ==========================================================
 ``MOCK_AUTH``          ``vihf`` (default): a signed VIHF is required; ``tls``: mutual
@@ -34,15 +37,13 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
+from gateway.config import ConfigReader
 from gateway.exceptions import ConfigurationError
 
 DEFAULT_ALLOWED_IDAM = "INSI-GW-DEV-IDAM"
 CA_BUNDLE_NAME = "ca-bundle.pem"
 CPX_CA_BUNDLE_NAME = "cards/card-ca-bundle.pem"
-
-_E = TypeVar("_E", bound=enum.Enum)
 
 
 class AuthMode(enum.StrEnum):
@@ -91,11 +92,15 @@ class MockSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, pki_dir: Path) -> MockSettings:
-        """Build settings from ``env`` and the dev PKI directory, failing on the first problem."""
+        """From ``env`` alone (tests): the servers build theirs with :meth:`from_config`."""
+        return cls.from_config(ConfigReader(env), pki_dir=pki_dir)
+
+    @classmethod
+    def from_config(cls, read: ConfigReader, *, pki_dir: Path) -> MockSettings:
+        """Build settings from ``read`` and the dev PKI directory, failing on the first problem."""
         ca_bundle = pki_dir / CA_BUNDLE_NAME
         if not ca_bundle.is_file():
             raise ConfigurationError("pki_dir", f"{CA_BUNDLE_NAME} not found in {pki_dir}")
-        read = _Reader(env)
         return cls(
             ca_bundle=ca_bundle,
             auth=read.choice("MOCK_AUTH", AuthMode, AuthMode.VIHF),
@@ -106,78 +111,19 @@ class MockSettings:
             failure_mode=read.choice("MOCK_FAILURE_MODE", FailureMode, FailureMode.HTTP503),
             slow_ms=read.non_negative_int("MOCK_SLOW_MS", 30_000),
             seed=read.optional_int("MOCK_SEED"),
-            request_log=Path(raw) if (raw := env.get("MOCK_REQUEST_LOG", "").strip()) else None,
-            contract_dir=Path(raw) if (raw := env.get("MOCK_CONTRACT_DIR", "").strip()) else None,
-            cpx_ca=_cpx_ca(env, pki_dir),
-            capture_dir=Path(raw) if (raw := env.get("MOCK_CAPTURE_DIR", "").strip()) else None,
+            request_log=read.optional_path("MOCK_REQUEST_LOG"),
+            contract_dir=read.optional_path("MOCK_CONTRACT_DIR"),
+            cpx_ca=_cpx_ca(read, pki_dir),
+            capture_dir=read.optional_path("MOCK_CAPTURE_DIR"),
             set_cookie=read.flag("MOCK_SET_COOKIE"),
         )
 
 
-def _cpx_ca(env: Mapping[str, str], pki_dir: Path) -> Path | None:
+def _cpx_ca(read: ConfigReader, pki_dir: Path) -> Path | None:
     """The card CA bundle of ``MOCK_AUTH=cpx`` (required in that mode, ignored otherwise)."""
-    if env.get("MOCK_AUTH", "").strip().lower() != AuthMode.CPX.value:
+    if read.text("MOCK_AUTH").lower() != AuthMode.CPX.value:
         return None
-    path = Path(env.get("MOCK_CPX_CA", "").strip() or pki_dir / CPX_CA_BUNDLE_NAME)
+    path = Path(read.text("MOCK_CPX_CA") or pki_dir / CPX_CA_BUNDLE_NAME)
     if not path.is_file():
         raise ConfigurationError("MOCK_CPX_CA", f"card CA bundle not found: {path}")
     return path
-
-
-class _Reader:
-    """Typed readers whose errors name the variable and the rule, never echo the value."""
-
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self._env = env
-
-    def _raw(self, name: str) -> str:
-        return self._env.get(name, "").strip()
-
-    def choice(self, name: str, kind: type[_E], default: _E) -> _E:
-        raw = self._raw(name).lower()
-        if not raw:
-            return default
-        try:
-            return kind(raw)
-        except ValueError:
-            allowed = ", ".join(str(member.value) for member in kind)
-            raise ConfigurationError(name, f"must be one of: {allowed}") from None
-
-    def csv(self, name: str, default: str) -> frozenset[str]:
-        values = frozenset(part.strip() for part in (self._raw(name) or default).split(","))
-        return values - {""}
-
-    def optional_int(self, name: str) -> int | None:
-        raw = self._raw(name)
-        if not raw:
-            return None
-        try:
-            return int(raw)
-        except ValueError:
-            raise ConfigurationError(name, "must be an integer") from None
-
-    def non_negative_int(self, name: str, default: int) -> int:
-        value = self.optional_int(name)
-        if value is None:
-            return default
-        if value < 0:
-            raise ConfigurationError(name, "must be zero or more")
-        return value
-
-    def flag(self, name: str) -> bool:
-        raw = self._raw(name)
-        if raw not in ("", "0", "1"):
-            raise ConfigurationError(name, "must be 0 or 1")
-        return raw == "1"
-
-    def rate(self, name: str) -> float:
-        raw = self._raw(name)
-        if not raw:
-            return 0.0
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ConfigurationError(name, "must be a number between 0 and 1") from None
-        if not 0.0 <= value <= 1.0:
-            raise ConfigurationError(name, "must be between 0 and 1")
-        return value

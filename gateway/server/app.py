@@ -1,4 +1,4 @@
-"""The app factory: the one place that reads the environment and assembles the gateway.
+"""The app factory: it assembles the gateway from the settings the process read once.
 
 gunicorn loads :func:`create_app` in each worker after the fork, so
 certificates, keys, the TLS session pool, the zeep client and the database
@@ -259,13 +259,20 @@ def _card_policy(settings: Settings) -> CardAssertionPolicy | None:
     )
 
 
-def create_app(env: Mapping[str, str] | None = None, *, ops_port: int | None = None) -> Flask:
-    """Build the gateway's WSGI app from ``env`` (default: the process environment).
+def create_app(
+    env: Mapping[str, str] | None = None,
+    *,
+    ops_port: int | None = None,
+    settings: Settings | None = None,
+) -> Flask:
+    """Build the gateway's WSGI app from ``settings`` (``serve`` reads them before the fork),
+    else from ``env`` (default: the process environment, for a bare gunicorn app path).
 
     ``ops_port``: the port of the ops listener (``serve --ops-bind``), which alone then
     serves ``/metrics`` and ``/readyz``.
     """
-    settings = Settings.from_env(os.environ if env is None else env)
+    if settings is None:
+        settings = Settings.from_env(os.environ if env is None else env)
     logs.configure(settings.log_level)
     runtime = build_runtime(settings)
     app = Flask("gateway", static_folder=None)  # no static files: no /static route

@@ -37,20 +37,22 @@ def tls_server_context(
     return context
 
 
-def metrics_directory(env: MutableMapping[str, str]) -> Path:
+def metrics_directory(env: MutableMapping[str, str], given: str | None = None) -> Path:
     """The workers' metrics directory (prometheus-client multiprocess mode), emptied.
 
-    ``PROMETHEUS_MULTIPROC_DIR`` if set, else a private temporary directory removed when the
-    master exits. Called by the master before the workers fork: each worker writes its
-    values there and a scrape adds them up. Old files would add a previous run's counts,
-    so it starts empty.
+    ``given`` (default: ``env``'s ``PROMETHEUS_MULTIPROC_DIR``) if set, else a private
+    temporary directory removed when the master exits. Called by the master before the
+    workers fork: each worker writes its values there and a scrape adds them up. Old files
+    would add a previous run's counts, so it starts empty. The path is written to ``env``
+    because prometheus-client reads it from the environment of each worker.
     """
-    given = env.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
+    given = (env.get("PROMETHEUS_MULTIPROC_DIR", "") if given is None else given).strip()
     if given:
         path = Path(given)
         path.mkdir(parents=True, exist_ok=True)
         for stale in path.glob("*.db"):
             stale.unlink()
+        env["PROMETHEUS_MULTIPROC_DIR"] = given  # from the configuration file, perhaps
     else:
         path = Path(tempfile.mkdtemp(prefix="insi-gateway-metrics-"))
         env["PROMETHEUS_MULTIPROC_DIR"] = str(path)

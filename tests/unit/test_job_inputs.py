@@ -15,9 +15,9 @@ from gateway.exceptions import (
     InvalidInput,
     MalformedRequest,
 )
-from gateway.jobs import JobSettings
 from gateway.jobs.inputs import InputRow, RowKind, error_result, parse_submission, row_query
 from gateway.models import VerifyQuery
+from gateway.settings import JobSettings
 from testbed.waiting import wait_until
 
 NIR = "1.2.250.1.213.1.4.8"
@@ -181,7 +181,7 @@ def test_an_error_result_is_a_problem_document_without_values() -> None:
     assert (result["error"]["field"], result["error"]["request_id"]) == ("sex", "job-1#1")
 
 
-# The job settings (GATEWAY_JOB_*), meant to move into gateway.settings.
+# The job settings (GATEWAY_JOB_*), read with the gateway's in gateway.settings.
 
 
 def test_job_settings_defaults_and_overrides() -> None:

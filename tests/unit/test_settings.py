@@ -6,15 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from gateway.config import Secret, config_file_path
 from gateway.exceptions import ConfigurationError
-from gateway.settings import (
-    Secret,
-    Settings,
-    SigningMode,
-    StorageSettings,
-    config_file_path,
-    effective,
-)
+from gateway.settings import Settings, SigningMode, StorageSettings, effective
 
 
 @pytest.fixture
