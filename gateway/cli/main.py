@@ -8,7 +8,6 @@ Every subcommand is registered on :func:`_parser` (some by their own module:
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import logging
 import os
@@ -39,10 +38,22 @@ def _serve(args: argparse.Namespace) -> int:
     from gateway.pki.credentials import load_ca_bundle
     from gateway.server import safety
     from gateway.server.app import create_app, load_credentials, open_storage
+    from gateway.server.reloading import ReloadableSettings
     from gateway.settings import Settings
 
-    # Read once, before forking: bad values stop the master, the workers get this object.
-    settings = Settings.from_config(config.overriding("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir)))
+    def read() -> Settings:
+        """The environment over the file as it is now (at start, and again on SIGHUP)."""
+        fresh = ConfigReader.layered(args.environment, config.source)
+        read_settings = Settings.from_config(
+            fresh.overriding("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
+        )
+        load_credentials(read_settings)  # a certificate its passphrase cannot open: refused
+        return read_settings
+
+    # Read before forking: bad values stop the master, the workers get this object; SIGHUP
+    # reads the file again for the new workers (a renewed certificate's new passphrase).
+    settings = read()
+    source = ReloadableSettings(read, settings)
     logs.configure(settings.log_level)
     for warning in safety.shared_state_warnings(settings, workers=args.workers):
         logs.event(logging.getLogger("gateway.startup"), warning, level=logging.WARNING)
@@ -56,7 +67,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.ops_bind == args.bind:
         raise ConfigurationError("--ops-bind", "must differ from --bind")
     serving.run(
-        functools.partial(create_app, ops_port=ops_port, settings=settings),
+        lambda: create_app(ops_port=ops_port, settings=source.current()),
         gunicorn_config.options(
             bind=[args.bind, args.ops_bind] if args.ops_bind else args.bind,
             workers=args.workers,
@@ -67,7 +78,7 @@ def _serve(args: argparse.Namespace) -> int:
             drain_seconds=settings.drain_seconds,
             pidfile=args.pid_file,
         )
-        | {"child_exit": serving.forget_worker(metrics_dir)},
+        | {"child_exit": serving.forget_worker(metrics_dir), "on_reload": source.reload},
     )
     return 0
 
@@ -378,6 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     path = str(Path(path).resolve()) if path else ""
     try:
         args.config = _configuration(os.environ, path)  # what every subcommand reads
+        args.environment = dict(os.environ)  # serve reads the file again over it on SIGHUP
         code: int = args.run(args)
     except ConfigurationError as error:
         print(f"insi-gateway: configuration error: {error.message}", file=sys.stderr)
