@@ -9,6 +9,7 @@ docs/deployment.md, secrets referenced and never inlined, the network policy.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -134,7 +135,15 @@ def test_compose_file_follows_the_compose_specification() -> None:
 
 def test_compose_topology() -> None:
     services = _compose()["services"]
-    assert set(services) == {"proxy", "gateway-1", "gateway-2", "migrate", "postgres", "mock"}
+    assert set(services) == {
+        "proxy",
+        "gateway-1",
+        "gateway-2",
+        "migrate",
+        "postgres",
+        "redis",
+        "mock",
+    }
     for replica in ("gateway-1", "gateway-2"):
         gateway = services[replica]
         assert gateway["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
@@ -147,6 +156,27 @@ def test_compose_topology() -> None:
         "./nginx/insi-gateway.conf:/etc/nginx/conf.d/insi-gateway.conf:ro"
         in (services["proxy"]["volumes"])
     )
+
+
+def test_compose_images_can_each_be_replaced_through_a_variable() -> None:
+    services = _compose()["services"]
+    variables = {"GATEWAY_IMAGE", "NGINX_IMAGE", "POSTGRES_IMAGE", "REDIS_IMAGE"}
+    for name, service in services.items():
+        match = re.fullmatch(r"\$\{([A-Z_]+):-([^}]+)\}", service["image"])
+        assert match, f"{name}: {service['image']} is not ${{VARIABLE:-default}}"
+        assert match.group(1) in variables, name
+    build = services["gateway-1"]["build"]
+    assert build["args"]["PYTHON_IMAGE"] == "${PYTHON_IMAGE:-python:3.11-slim-bookworm}"
+
+
+def test_compose_replicas_share_their_quotas_through_redis() -> None:
+    services = _compose()["services"]
+    config_env = (ROOT / "deploy" / "gateway.config.env").read_text()
+    assert "REDIS_URL=redis://redis:6379/0" in config_env.splitlines()
+    for name in ("gateway-1", "gateway-2", "migrate"):
+        assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy", name
+    assert services["redis"]["networks"] == ["backend"]
+    assert _compose()["networks"]["backend"]["internal"] is True
 
 
 def test_compose_upstreams_are_the_nginx_upstreams() -> None:

@@ -8,11 +8,11 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   password_file=$(mktemp) && chown postgres "$password_file"
   cat "${POSTGRES_PASSWORD_FILE:?POSTGRES_PASSWORD_FILE is required}" >"$password_file"
   as_postgres initdb -D "$PGDATA" -U "${POSTGRES_USER:-postgres}" --pwfile="$password_file" \
-    --auth-local=trust --auth-host=scram-sha-256 >/dev/null
+    --encoding=UTF8 --locale=C.UTF-8 --auth-local=trust --auth-host=scram-sha-256 >/dev/null
   rm -f "$password_file"
   echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
   as_postgres pg_ctl -D "$PGDATA" -w -o "-c listen_addresses=''" start >/dev/null
-  if [ "${POSTGRES_DB:-}" ] && [ "$POSTGRES_DB" != "${POSTGRES_USER:-postgres}" ]; then
+  if [ "${POSTGRES_DB:-postgres}" != postgres ]; then
     as_postgres createdb -U "${POSTGRES_USER:-postgres}" "$POSTGRES_DB"
   fi
   as_postgres pg_ctl -D "$PGDATA" -w -m fast stop >/dev/null
