@@ -2,7 +2,7 @@
 
 The blocks marked ``<!-- compose-runbook: NAME -->`` in docs/deployment.md are extracted
 and run in order with bash, from a copy of ``deploy/`` (the secrets it writes never land
-in the checkout). The only changes: the project name (``insi-gateway``) becomes this run's,
+in the checkout). The only changes: the project name (``insigw``) becomes this run's,
 and the environment names the stand-in images and a free port of 127.0.0.1 for the proxy
 (the Compose file's own variables). Between the blocks the test searches through nginx
 over HTTPS, kills a replica under load and checks that the other served the rest, and runs
@@ -38,7 +38,7 @@ from tests.support.podman import (
 )
 
 DOC = ROOT / "docs" / "deployment.md"
-PROJECT = "insi-gateway"
+PROJECT = "insigw"  # the runbook's project name
 BLOCK = re.compile(r"<!-- compose-runbook: (\S+) -->\n```sh\n(.*?)\n```", re.DOTALL)
 BLOCK_TIMEOUT = 300.0
 BASH = shutil.which("bash") or "/bin/bash"
@@ -150,6 +150,9 @@ def test_the_runbook_brings_the_stack_up_and_it_serves(stack: Stack) -> None:
     assert answer.json()["ins"]["matricule"] == str(ADRTROIS.matricule)
     hidden = requests.get(stack.url + "/metrics", verify=stack.ca_bundle, timeout=10)
     assert hidden.status_code == 404
+    # The replicas count the application's quota in Redis, not each its own.
+    keys = podman("exec", stack.container("redis"), "redis-cli", "--scan", "--pattern", "*")
+    assert "insi-gateway:quota:ward:rate" in keys.stdout.split(), keys.stdout
 
 
 def test_a_killed_replica_leaves_the_other_serving(stack: Stack) -> None:
