@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -34,6 +33,7 @@ from tests.support.podman import (
     podman,
     podman_env,
     remove_everything,
+    run_bounded,
     wait_for,
 )
 
@@ -78,14 +78,8 @@ class Stack:
                 "PROXY_PUBLISH": f"127.0.0.1:{self.port}",
             }
         )
-        completed = subprocess.run(
-            [BASH, "-euo", "pipefail", "-c", script],
-            cwd=self.base,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=BLOCK_TIMEOUT,
-            check=False,
+        completed = run_bounded(
+            [BASH, "-euo", "pipefail", "-c", script], BLOCK_TIMEOUT, cwd=self.base, env=env
         )
         assert completed.returncode == 0, (
             f"runbook block {name!r} exited {completed.returncode}:\n"

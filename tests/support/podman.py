@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import time
 import uuid
@@ -68,18 +69,43 @@ class Images:
     gateway_bytes: int
 
 
-def prepare_images() -> Images:
-    """Run ``scripts/container-bases`` (idempotent: cached stand-ins, layered image build)."""
-    completed = subprocess.run(
-        [str(PREPARE)],
-        capture_output=True,
+def run_bounded(
+    argv: Sequence[str], timeout: float, *, cwd: Path, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` in a session of its own; at ``timeout``, kill the whole session.
+
+    ``subprocess.run``'s timeout kills the first process only: a podman or apt it started
+    would keep the output pipes open, and the wait would not end.
+    """
+    process = subprocess.Popen(
+        list(argv),
+        cwd=cwd,
+        env=dict(env) if env is not None else None,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=PREPARE_TIMEOUT,
-        check=False,
-        cwd=ROOT,
+        start_new_session=True,
     )
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    values = dict(line.split("=", 1) for line in completed.stdout.splitlines() if "=" in line)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        stderr += f"\n(killed after {timeout:.0f} s)"
+    return subprocess.CompletedProcess(list(argv), process.returncode, stdout, stderr)
+
+
+def prepare_images() -> Images:
+    """The images ``scripts/container-bases`` prepared: its output when ``./scripts/test``
+    ran it already (``CONTAINER_IMAGES_ENV`` names that file), else run it now."""
+    prepared = os.environ.get("CONTAINER_IMAGES_ENV", "")
+    if prepared and Path(prepared).is_file():
+        output = Path(prepared).read_text()
+    else:
+        completed = run_bounded([str(PREPARE)], PREPARE_TIMEOUT, cwd=ROOT)
+        assert completed.returncode == 0, completed.stdout + completed.stderr
+        output = completed.stdout
+    values = dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
     return Images(
         python=values["PYTHON_IMAGE"],
         nginx=values["NGINX_IMAGE"],
