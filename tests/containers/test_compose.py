@@ -152,15 +152,29 @@ def test_the_runbook_brings_the_stack_up_and_it_serves(stack: Stack) -> None:
 def test_a_killed_replica_leaves_the_other_serving(stack: Stack) -> None:
     with Load(stack) as load:
         wait_for(lambda: len(load.answered) >= 20, 60, "20 searches answered through nginx")
+        before = {replica: _served(stack, replica) for replica in ("gateway-1", "gateway-2")}
         podman("kill", stack.container("gateway-1"))
         killed_at = time.monotonic()
         wait_for(lambda: len([t for t in load.answered if t > killed_at + 1]) >= 30, 60,
                  "30 searches answered after the kill")  # fmt: skip
+    after_kill = len([t for t in load.answered if t > killed_at])
     late = [failure for at, failure in load.failed if at > killed_at + 1]
     assert late == [], late[:5]
     # Only the requests the killed replica held at that instant may fail (nginx never
     # replays a POST it already sent): at most one per client.
     assert len(load.failed) <= load.clients, load.failed[:5]
+    # The rest went to gateway-2 (gateway-1, restarted by its policy, may have taken a few
+    # at the end; its log keeps the lines of before the kill).
+    by_survivor = _served(stack, "gateway-2") - before["gateway-2"]
+    by_restarted = _served(stack, "gateway-1") - before["gateway-1"]
+    assert by_survivor + by_restarted >= after_kill - load.clients
+    assert by_survivor > by_restarted, (by_survivor, by_restarted)
+
+
+def _served(stack: Stack, replica: str) -> int:
+    """The searches ``replica`` logged (one JSON line per request; no identity in it)."""
+    logged = podman("logs", stack.container(replica))
+    return (logged.stdout + logged.stderr).count('"path": "/v1/ins/search"')
 
 
 def test_the_migration_runs_again_and_changes_nothing(stack: Stack) -> None:
