@@ -23,10 +23,13 @@ LABEL org.opencontainers.image.title="insi-gateway" \
       org.opencontainers.image.licenses="LicenseRef-Proprietary" \
       org.opencontainers.image.base.name="${PYTHON_IMAGE}"
 
+# No DATABASE_URL here: the environment wins over the file named by GATEWAY_CONFIG_FILE,
+# so a value set by the image would hide the file's (the Compose replicas' PostgreSQL).
+# Without one, the gateway's default (var/gateway.db, relative) lands in the working
+# directory below: /var/lib/insi-gateway/var/gateway.db.
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     PATH=/opt/insi-gateway/bin:$PATH \
-    TMPDIR=/tmp \
-    DATABASE_URL=sqlite:////var/lib/insi-gateway/gateway.db
+    TMPDIR=/tmp
 
 # Installed from the build stage's wheels only (--no-index): what runs is what was built.
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
@@ -34,13 +37,13 @@ RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
  && /opt/insi-gateway/bin/pip install --no-cache-dir --no-index --find-links /wheels insi-gateway \
  && useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin gateway \
- && install -d -o gateway -g gateway -m 0700 /var/lib/insi-gateway
+ && install -d -o gateway -g gateway -m 0755 /var/lib/insi-gateway
 
 # Writable paths on a read-only root filesystem: the SQLite database (or use PostgreSQL
 # through DATABASE_URL) and /tmp (gunicorn's worker heartbeat files; mount a tmpfs).
 # Certificates are mounted read-only, e.g. at /etc/insi.
 VOLUME ["/var/lib/insi-gateway", "/tmp"]
-WORKDIR /
+WORKDIR /var/lib/insi-gateway
 USER 10001:10001
 EXPOSE 8080
 STOPSIGNAL SIGTERM

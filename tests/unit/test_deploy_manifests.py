@@ -9,6 +9,7 @@ docs/deployment.md, secrets referenced and never inlined, the network policy.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -27,13 +28,23 @@ KUBERNETES_VERSION = "1.30.0"
 SECRET_WORDS = ("PASSPHRASE", "AUDIT_KEY", "APP_KEY", "PASSWORD", "DATABASE_URL")
 
 
-def _resources() -> dict[str, dict[str, Any]]:
+def _documents() -> list[dict[str, Any]]:
+    """Every manifest the kustomization lists, in order."""
     kustomization = yaml.safe_load((BASE / "kustomization.yaml").read_text())
-    documents = {}
-    for name in kustomization["resources"]:
-        for document in yaml.safe_load_all((BASE / name).read_text()):
-            documents[document["kind"]] = document
-    return documents
+    return [
+        document
+        for name in kustomization["resources"]
+        for document in yaml.safe_load_all((BASE / name).read_text())
+    ]
+
+
+def _resources() -> dict[str, dict[str, Any]]:
+    """The gateway's own manifests by kind (Redis's, named ``insi-gateway-redis``, apart)."""
+    return {d["kind"]: d for d in _documents() if not d["metadata"]["name"].endswith("-redis")}
+
+
+def _redis() -> dict[str, dict[str, Any]]:
+    return {d["kind"]: d for d in _documents() if d["metadata"]["name"].endswith("-redis")}
 
 
 def _container(resource: dict[str, Any]) -> dict[str, Any]:
@@ -47,9 +58,13 @@ def test_kustomization_lists_every_manifest() -> None:
     assert listed == on_disk
 
 
-@pytest.mark.parametrize("kind", sorted(_resources()))
-def test_manifest_is_valid_kubernetes(kind: str) -> None:
-    kubernetes_validate.validate(_resources()[kind], KUBERNETES_VERSION, strict=True)
+@pytest.mark.parametrize(
+    "index",
+    range(len(_documents())),
+    ids=[f"{d['kind']}/{d['metadata']['name']}" for d in _documents()],
+)
+def test_manifest_is_valid_kubernetes(index: int) -> None:
+    kubernetes_validate.validate(_documents()[index], KUBERNETES_VERSION, strict=True)
 
 
 def test_a_broken_manifest_is_caught() -> None:
@@ -89,12 +104,32 @@ def test_secrets_are_referenced_never_inlined() -> None:
 def test_network_policy_allows_egress_to_the_teleservice_and_database_only() -> None:
     egress = _resources()["NetworkPolicy"]["spec"]["egress"]
     ports = sorted({port["port"] for rule in egress for port in rule["ports"]})
-    assert ports == [53, 443, 5432]  # DNS to find the other two
+    assert ports == [53, 443, 5432, 6379]  # DNS to find the others
     dns = next(rule for rule in egress if rule["ports"][0]["port"] == 53)
     assert dns["to"][0]["namespaceSelector"]["matchLabels"] == {
         "kubernetes.io/metadata.name": "kube-system"
     }
     assert "Egress" in _resources()["NetworkPolicy"]["spec"]["policyTypes"]
+
+
+def test_redis_is_in_the_base_and_reachable_from_the_gateway_only() -> None:
+    redis, config = _redis(), _resources()["ConfigMap"]["data"]
+    service = redis["Service"]
+    assert config["REDIS_URL"] == f"redis://{service['metadata']['name']}:6379/0"
+    pod_labels = redis["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    # Not selected by the gateway's own policy (which would forbid ingress to 6379).
+    gateway_selector = _resources()["NetworkPolicy"]["spec"]["podSelector"]["matchLabels"]
+    assert not gateway_selector.items() <= pod_labels.items()
+    policy = redis["NetworkPolicy"]["spec"]
+    assert policy["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    (ingress,) = policy["ingress"]
+    assert ingress["from"] == [{"podSelector": {"matchLabels": gateway_selector}}]
+    assert ingress["ports"] == [{"protocol": "TCP", "port": 6379}]
+    assert policy["egress"] == []
+    container = _container(redis["Deployment"])
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert redis["Deployment"]["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"]
 
 
 def test_migration_job_runs_config_check() -> None:
@@ -134,7 +169,15 @@ def test_compose_file_follows_the_compose_specification() -> None:
 
 def test_compose_topology() -> None:
     services = _compose()["services"]
-    assert set(services) == {"proxy", "gateway-1", "gateway-2", "migrate", "postgres", "mock"}
+    assert set(services) == {
+        "proxy",
+        "gateway-1",
+        "gateway-2",
+        "migrate",
+        "postgres",
+        "redis",
+        "mock",
+    }
     for replica in ("gateway-1", "gateway-2"):
         gateway = services[replica]
         assert gateway["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
@@ -147,6 +190,27 @@ def test_compose_topology() -> None:
         "./nginx/insi-gateway.conf:/etc/nginx/conf.d/insi-gateway.conf:ro"
         in (services["proxy"]["volumes"])
     )
+
+
+def test_compose_images_can_each_be_replaced_through_a_variable() -> None:
+    services = _compose()["services"]
+    variables = {"GATEWAY_IMAGE", "NGINX_IMAGE", "POSTGRES_IMAGE", "REDIS_IMAGE"}
+    for name, service in services.items():
+        match = re.fullmatch(r"\$\{([A-Z_]+):-([^}]+)\}", service["image"])
+        assert match, f"{name}: {service['image']} is not ${{VARIABLE:-default}}"
+        assert match.group(1) in variables, name
+    build = services["gateway-1"]["build"]
+    assert build["args"]["PYTHON_IMAGE"] == "${PYTHON_IMAGE:-python:3.11-slim-bookworm}"
+
+
+def test_compose_replicas_share_their_quotas_through_redis() -> None:
+    services = _compose()["services"]
+    config_env = (ROOT / "deploy" / "gateway.config.env").read_text()
+    assert "REDIS_URL=redis://redis:6379/0" in config_env.splitlines()
+    for name in ("gateway-1", "gateway-2", "migrate"):
+        assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy", name
+    assert services["redis"]["networks"] == ["backend"]
+    assert _compose()["networks"]["backend"]["internal"] is True
 
 
 def test_compose_upstreams_are_the_nginx_upstreams() -> None:

@@ -125,7 +125,9 @@ def test_every_variable_of_configuration_md_is_read_by_the_code() -> None:
 
 
 def test_variables_named_in_any_doc_exist() -> None:
-    known = set(code_variables())
+    # deploy/compose.yaml reads its own variables (the images: `${REDIS_IMAGE:-redis:7}`).
+    compose = SCRIPT_READ.findall((ROOT / "deploy" / "compose.yaml").read_text(encoding="utf-8"))
+    known = set(code_variables()) | set(compose)
     wrong = [
         f"{name} is named in {path.relative_to(ROOT)} but nothing reads it"
         for path in all_docs()
