@@ -8,6 +8,7 @@ Every subcommand is registered on :func:`_parser` (some by their own module:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -38,22 +39,14 @@ def _serve(args: argparse.Namespace) -> int:
     from gateway.pki.credentials import load_ca_bundle
     from gateway.server import safety
     from gateway.server.app import create_app, load_credentials, open_storage
-    from gateway.server.reloading import ReloadableSettings
-    from gateway.settings import Settings
+    from gateway.server.reloading import ReloadableSettings, read_settings
 
-    def read() -> Settings:
-        """The environment over the file as it is now (at start, and again on SIGHUP)."""
-        fresh = ConfigReader.layered(args.environment, config.source)
-        read_settings = Settings.from_config(
-            fresh.overriding("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
-        )
-        load_credentials(read_settings)  # a certificate its passphrase cannot open: refused
-        return read_settings
-
-    # Read before forking: bad values stop the master, the workers get this object; SIGHUP
+    # Read before forking: bad values stop the master, the workers get these settings; SIGHUP
     # reads the file again for the new workers (a renewed certificate's new passphrase).
-    settings = read()
-    source = ReloadableSettings(read, settings)
+    source = ReloadableSettings(
+        functools.partial(read_settings, args.environment, config.source, metrics_dir)
+    )
+    settings = source.current()
     logs.configure(settings.log_level)
     for warning in safety.shared_state_warnings(settings, workers=args.workers):
         logs.event(logging.getLogger("gateway.startup"), warning, level=logging.WARNING)

@@ -13,22 +13,34 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from gateway import logs
+from gateway.config import ConfigReader
 from gateway.exceptions import ConfigurationError
+from gateway.server.app import load_credentials
 from gateway.settings import Settings
 
 log = logging.getLogger("gateway.startup")
 
 
+def read_settings(environment: Mapping[str, str], source: str, metrics_dir: Path) -> Settings:
+    """The environment over the configuration file as it is now; a certificate its
+    passphrase cannot open is refused here, in the master, not by a worker at boot."""
+    config = ConfigReader.layered(environment, source)
+    settings = Settings.from_config(config.overriding("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir)))
+    load_credentials(settings)
+    return settings
+
+
 class ReloadableSettings:
     """The settings the next workers start with; ``reload`` is gunicorn's ``on_reload``."""
 
-    def __init__(self, read: Callable[[], Settings], first: Settings) -> None:
+    def __init__(self, read: Callable[[], Settings]) -> None:
         self._read = read
-        self._settings = first
+        self._settings = read()  # at start a bad value stops the master
         self._lock = threading.Lock()
 
     def current(self) -> Settings:
