@@ -83,7 +83,7 @@ class SharedState:
     client: redis.Redis | None
 
 
-def shared_quotas(settings: SharedStateSettings) -> SharedState:
+def shared_state(settings: SharedStateSettings) -> SharedState:
     """Per-application quotas and the batch runner's call slots: in Redis when configured.
 
     Without ``REDIS_URL`` each process keeps its own quotas (exact for one worker process)
@@ -94,6 +94,14 @@ def shared_quotas(settings: SharedStateSettings) -> SharedState:
     client = connect(settings.redis_url.reveal())
     slots = RedisRateSlots(client, settings.redis_prefix)
     return SharedState(RedisQuotaGate(client, settings.redis_prefix), slots.wait_seconds, client)
+
+
+def shared_quotas(
+    settings: SharedStateSettings,
+) -> tuple[Admission, Callable[[float], float] | None]:
+    """The quotas and the runner's slots of :func:`shared_state` (its client left open)."""
+    state = shared_state(settings)
+    return state.quotas, state.rate_wait
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +185,7 @@ def build_runtime(settings: Settings) -> Runtime:
         trail=trail,
         strategy=settings.first_name_strategy,
     )
-    shared = shared_quotas(settings.shared)
+    shared = shared_state(settings.shared)
     gatekeeper = Gatekeeper(
         AppRegistry(database),
         quotas=shared.quotas,

@@ -10,7 +10,6 @@ writer and its database engine.
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from tests.integration.conftest import (
     GatewayFactory,
     GatewayServer,
     MockServer,
+    closed_lines,
     register_app,
     start_mock,
 )
@@ -85,11 +85,6 @@ def test_readyz_names_the_cpx_circuit_when_only_it_is_open(
     assert failing == {"circuit cpx"}
     # the certificate endpoint's circuit is its own: calls through it still succeed
     assert server.post("/v1/ins/search", DOMINIQUE, key=key).status_code == 200
-
-
-def closed_lines(output: str) -> list[dict[str, Any]]:
-    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
-    return [line for line in lines if line.get("event") == "worker resources closed"]
 
 
 def test_the_worker_closes_every_transport_at_shutdown(
