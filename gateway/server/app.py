@@ -78,7 +78,7 @@ def start_jobs(runtime: Runtime, store: JobStore) -> JobRunner:
         lease_seconds=jobs.lease_seconds,
         retry_seconds=jobs.retry_seconds,
         retention_days=jobs.retention_days,
-        rate_wait=runtime.rate_wait,
+        rate_wait=runtime.shared.rate_wait,
         activity_sector=AppRegistry(runtime.database).activity_sector,
         call_seconds=runtime.settings.resilience.deadline
         + runtime.settings.resilience.queue_timeout,

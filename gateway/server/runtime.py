@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TypeVar
 
 import redis
 
@@ -48,9 +49,9 @@ from gateway.storage.apps import AppRegistry
 from gateway.storage.audit import AuditJournal
 from gateway.storage.database import Database
 from gateway.storage.group_commit import GroupCommitJournal
-from gateway.transport.resilience import Resilience
 
-log = logging.getLogger("gateway.startup")
+log = logging.getLogger("gateway.server")
+_T = TypeVar("_T")
 
 
 def _load(source: CertificateSource, setting: str) -> Credential:
@@ -121,35 +122,41 @@ class Runtime:
     stops: list[Callable[[], None]] = field(default_factory=list)
     _closed: threading.Event = field(default_factory=threading.Event)
 
-    @property
-    def resilience(self) -> Resilience:
-        """The certificate endpoint's circuit, retry budget and slots."""
-        return self.teleservice.resilience
-
-    @property
-    def rate_wait(self) -> Callable[[float], float] | None:
-        return self.shared.rate_wait
-
     def close(self) -> None:
-        """Release what this process built, once, in order; one log line says what closed."""
+        """Release what this process built, once, in order; one log line says what closed.
+
+        Each step runs even if one before it failed (a failure is logged by its type):
+        the queued audit records are written even if a thread would not stop.
+        """
         if self._closed.is_set():
             return
         self._closed.set()
         for stop in reversed(self.stops):
-            stop()
-        flushed = self.journal.close()
-        connections = self.teleservice.close()
+            _step("background thread", stop)
+        flushed = _step("audit journal writer", self.journal.close)
+        connections = _step("upstream transports", self.teleservice.close)
         if self.shared.client is not None:
-            self.shared.client.close()
-        self.database.close()
+            _step("Redis client", self.shared.client.close)
+        _step("database engine", self.database.close)
         logs.event(
             log,
             "worker resources closed",
             transports=len(self.teleservice.all_transports()),
             connections=connections,
-            journal_flushed=flushed,
+            journal_flushed=flushed is True,
             redis=self.shared.client is not None,
         )
+
+
+def _step(what: str, close: Callable[[], _T]) -> _T | None:
+    """Run one step of :meth:`Runtime.close`; on failure log its error's type (never its text,
+    which may name a URL with credentials) and go on."""
+    try:
+        return close()
+    except Exception as error:
+        logs.event(log, "close failed", level=logging.WARNING, step=what,
+                   error=type(error).__name__)  # fmt: skip
+        return None
 
 
 def build_runtime(settings: Settings) -> Runtime:

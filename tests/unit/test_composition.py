@@ -137,3 +137,18 @@ def test_close_ends_the_journal_writer_once(counted_app: tuple[Flask, Counter[st
     with pytest.raises(JournalWriteFailed):
         built.journal.submit(entry)
     assert built.journal.journal.head()[0] == 1
+
+
+def test_a_step_that_fails_at_close_does_not_keep_the_journal_open(
+    counted_app: tuple[Flask, Counter[str]],
+) -> None:
+    built = runtime(counted_app[0])
+    built.journal.append(AuditEntry(request_id="r-1", operation="search", outcome="00"))
+
+    def stuck() -> None:
+        raise RuntimeError("a background thread that will not stop")
+
+    built.stops.append(stuck)
+    built.close()
+
+    assert built.journal.closed  # the queued records were still written, the writer ended
