@@ -1,4 +1,9 @@
-"""The ops endpoints on a listener of their own (``insi-gateway serve --ops-bind HOST:PORT``).
+"""The ops endpoints (``/healthz``, ``/readyz``, ``/metrics``), and the listener of their own
+they may get (``insi-gateway serve --ops-bind HOST:PORT``).
+
+The endpoints are one Blueprint (:data:`ops`): the composition root hands it
+what readiness looks at (:class:`Readiness`) and the metrics; nothing here
+builds anything.
 
 ``/metrics`` and ``/readyz`` name certificate serials, application names and
 the circuit's state: with ``--ops-bind`` they are served only on the ops
@@ -13,12 +18,18 @@ header.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, abort, request
+from cryptography import x509
+from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
 
-from gateway.exceptions import ConfigurationError
+from gateway.exceptions import ConfigurationError, StorageError
+from gateway.metrics import Metrics
+from gateway.storage.database import Database
+from gateway.transport.breaker import CircuitBreaker, CircuitState
 
 OPS_ONLY = frozenset({"/metrics", "/readyz"})
 # The identity-vigilance page is for people of the hospital, not for applications.
@@ -78,3 +89,75 @@ def _only_what_this_listener_serves() -> None:
     on_ops = bool(request.environ.get(ON_OPS_LISTENER))
     if on_ops != (request.path in OPS_ONLY or request.path.startswith(OPS_ONLY_PREFIX)):
         abort(404)
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """What ``/readyz`` checks, each under its name in the readiness document."""
+
+    certificates: Mapping[str, x509.Certificate]  # "certificate INSI-MANU" -> its certificate
+    database: Database
+    circuits: Mapping[str, CircuitBreaker]  # "circuit" (certificates), "circuit cpx" (CPx)
+    draining: Callable[[], bool]  # SIGTERM received: still serving, leaving the pool
+
+    def checks(self, now: datetime) -> dict[str, dict[str, object]]:
+        """Every check, in the document's order: certificates, database, circuits, shutdown."""
+        checks = {name: _certificate(cert, now) for name, cert in self.certificates.items()}
+        try:
+            self.database.check_writable()
+            checks["database"] = {"ok": True, "detail": "writable"}
+        except StorageError as error:
+            checks["database"] = {"ok": False, "detail": error.message}
+        for name, breaker in self.circuits.items():
+            state = breaker.state
+            checks[name] = {"ok": state is not CircuitState.OPEN, "detail": state.value}
+        draining = self.draining()
+        checks["shutdown"] = {"ok": not draining, "detail": "draining" if draining else "serving"}
+        return checks
+
+
+def _certificate(cert: x509.Certificate, now: datetime) -> dict[str, object]:
+    valid = cert.not_valid_before_utc <= now < cert.not_valid_after_utc
+    days = (cert.not_valid_after_utc - now).days
+    return {
+        "ok": valid,
+        "detail": f"{days} days left" if valid else "expired or not yet valid",
+        "serial": f"{cert.serial_number:x}",
+    }
+
+
+ops = Blueprint("ops", __name__)
+
+
+def register(app: Flask, readiness: Readiness, metrics: Metrics) -> None:
+    """Serve the ops endpoints on ``app`` from what the composition root built."""
+    app.extensions["insi_readiness"] = readiness
+    app.extensions["insi_ops_metrics"] = metrics
+    app.register_blueprint(ops)
+
+
+@ops.get("/healthz")
+def healthz() -> Response:
+    """The process is alive and serving (readiness is /readyz)."""
+    return jsonify({"status": "ok"})
+
+
+@ops.get("/readyz")
+def readyz() -> Response:
+    """Ready to serve: certificates valid, database writable, no circuit open, not draining.
+
+    503 otherwise, the document naming each check and its state.
+    """
+    readiness: Readiness = current_app.extensions["insi_readiness"]
+    checks = readiness.checks(datetime.now(UTC))
+    ready = all(check["ok"] for check in checks.values())
+    response = jsonify({"status": "ready" if ready else "not_ready", "checks": checks})
+    response.status_code = 200 if ready else 503
+    return response
+
+
+@ops.get("/metrics")
+def metrics() -> Response:
+    """The Prometheus exposition of every worker's metrics."""
+    registry: Metrics = current_app.extensions["insi_ops_metrics"]
+    return Response(registry.exposition(), mimetype=registry.content_type)

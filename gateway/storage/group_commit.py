@@ -22,8 +22,9 @@ chain, which the one writer and its FIFO queue guarantee. Not waiting saves
 the request thread a hand-off to the writer and back (two context switches
 and a GIL round trip per call, measured in ``docs/benchmarks.md``). A submitted
 record that cannot be written is logged; one still queued when the process
-ends is committed by :meth:`flush`, run at exit; a crash loses it, and the
-journal then shows its call as outcome unknown, as for any crash mid-call.
+ends is committed by :meth:`flush`, run at exit (or by :meth:`close`, which the
+worker's shutdown calls); a crash loses it, and the journal then shows its call
+as outcome unknown, as for any crash mid-call.
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ class GroupCommitJournal:
         self._writer: threading.Thread | None = None
         self._lock = threading.Lock()
         self._flush_at_exit = False
+        self._closed = False
+        self._stop_marker: Future[AuditRecord | None] | None = None
 
     @property
     def journal(self) -> AuditJournal:
@@ -114,7 +117,37 @@ class GroupCommitJournal:
             return False
         return True
 
+    def close(self, timeout: float = FLUSH_SECONDS) -> bool:
+        """Write every record queued so far, then end the writer thread (worker shutdown).
+
+        Later appends fail (:class:`JournalWriteFailed`) instead of starting a new
+        writer that nothing would wait for. True when everything queued was written.
+        """
+        with self._lock:
+            if self._closed:
+                return self._queue.empty()
+            writer = self._writer
+            self._closed = True
+            if writer is None or not writer.is_alive():
+                return self._queue.empty()
+            self._stop_marker = Future()
+            marker = self._stop_marker
+        try:
+            self._queue.put((None, marker), timeout=timeout)  # after every record queued
+            marker.result(timeout=timeout)
+        except (queue.Full, FutureTimeout):
+            return False
+        writer.join(timeout)
+        return True
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` ran (its writer thread is ended)."""
+        return self._closed
+
     def _enqueue(self, entry: AuditEntry | None) -> Future[AuditRecord | None]:
+        if self._closed:
+            raise JournalWriteFailed("audit journal closed: the worker is shutting down")
         self._ensure_writer()
         done: Future[AuditRecord | None] = Future()
         try:
@@ -145,6 +178,8 @@ class GroupCommitJournal:
                     break
             if batch:
                 self._commit(batch)
+            if any(done is self._stop_marker for _, done in batch):
+                return  # close(): everything queued before it is written
 
     @staticmethod
     def _take(items: list[_Item], batch: list[_Item] | None = None) -> list[_Item]:

@@ -112,10 +112,10 @@ class MutualTlsTransport:
         # front of it) sets would follow the next call of any application. Store none.
         self._session.cookies.set_policy(RefuseAllCookies())
         self._session.verify = True  # by the context, against ca_bundle (see _ContextAdapter)
-        adapter = _ContextAdapter(
+        self._adapter = _ContextAdapter(
             client_context(credential, ca_bundle=ca_bundle), pool_size=pool_size
         )
-        self._session.mount("https://", adapter)
+        self._session.mount("https://", self._adapter)
         self._session.mount("http://", _RefusePlainHttp())
 
     def send(self, request: UpstreamRequest) -> UpstreamResponse:
@@ -159,8 +159,21 @@ class MutualTlsTransport:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def close(self) -> None:
+    def idle_connections(self) -> int:
+        """Open connections its pools keep for the next calls (shown at shutdown)."""
+        pools = self._adapter.poolmanager.pools
+        kept = 0
+        for key in list(pools.keys()):
+            pool = pools.get(key)
+            queued = getattr(getattr(pool, "pool", None), "queue", ())
+            kept += sum(1 for conn in list(queued) if getattr(conn, "sock", None) is not None)
+        return kept
+
+    def close(self) -> int:
+        """Close the pooled connections (worker shutdown); how many were open."""
+        kept = self.idle_connections()
         self._session.close()
+        return kept
 
 
 def _connect_timeout(exc: BaseException) -> GatewayError:

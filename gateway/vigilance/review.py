@@ -22,8 +22,9 @@ from werkzeug.exceptions import Conflict, NotFound
 
 from gateway.admission.floods import FailureThrottle
 from gateway.service import InsService
-from gateway.storage.audit import AuditEntry, AuditJournal
+from gateway.storage.audit import AuditEntry
 from gateway.storage.database import Database
+from gateway.storage.group_commit import GroupCommitJournal
 from gateway.vigilance.recording import Recorder, attach
 from gateway.vigilance.reviewers import ReviewerRegistry
 from gateway.vigilance.store import TRANSITIONS, Event, EventStore
@@ -59,7 +60,7 @@ class Vigilance:
     database: Database
     store: EventStore
     reviewers: ReviewerRegistry
-    journal: AuditJournal
+    journal: GroupCommitJournal  # the process's one journal (server/runtime.py)
     recorder: Recorder
     throttle: FailureThrottle
 
@@ -121,10 +122,13 @@ def events_csv(events: Iterable[Event]) -> str:
 
 
 def build_vigilance(
-    database: Database, audit_key: bytes, service: InsService, registry: CollectorRegistry
+    database: Database,
+    journal: GroupCommitJournal,
+    service: InsService,
+    registry: CollectorRegistry,
 ) -> Vigilance:
-    """The worker's vigilance objects, its recorder attached to ``service`` (the hook's target)."""
-    journal = AuditJournal(database, pseudonym_key=audit_key)
+    """The worker's vigilance objects on the process's one database and journal, its
+    recorder attached to ``service`` (the hook's target)."""
     store = EventStore(database)
     recorder = Recorder(store, journal.pseudonym, registry)
     attach(service, recorder)

@@ -258,6 +258,12 @@ def _answered_500(server: GatewayServer) -> bool:
 BUG_OUTCOMES = frozenset({"internal-error", "http-500"})
 
 
+def closed_lines(output: str) -> list[dict[str, Any]]:
+    """The ``worker resources closed`` lines a gateway's workers logged at their exit."""
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("event") == "worker resources closed"]
+
+
 @pytest.fixture(scope="session")
 def gateway(gateway_factory: GatewayFactory, mock_server: MockServer) -> GatewayServer:
     """The default gateway: signing on, INSI-MANU, in front of the default mock."""

@@ -10,6 +10,7 @@ for SOAP, request media types. A route added to the code without its entry in
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,7 +28,7 @@ SOAP_METHODS = {"get", "post"}  # spyne: GET ?wsdl, POST an envelope
 
 
 @pytest.fixture(scope="module")
-def app(dev_pki: DevPki, tmp_path_factory: pytest.TempPathFactory) -> Flask:
+def app(dev_pki: DevPki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     database = tmp_path_factory.mktemp("routes") / "gateway.db"
     env = gateway_env(
         dev_pki,
@@ -35,7 +36,9 @@ def app(dev_pki: DevPki, tmp_path_factory: pytest.TempPathFactory) -> Flask:
         DATABASE_URL=f"sqlite:///{database}",
         GATEWAY_JOB_WORKERS="0",
     )
-    return create_app(env)
+    app = create_app(env)
+    yield app
+    app.extensions["insi_runtime"].close()  # now, not at exit (pytest's output is closed then)
 
 
 def _openapi_path(rule: str) -> str:

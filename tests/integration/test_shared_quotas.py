@@ -34,6 +34,7 @@ from testbed.waiting import wait_until
 from tests.integration.conftest import (
     GatewayServer,
     MockServer,
+    closed_lines,
     gateway_env,
     launch_gateway,
     register_app,
@@ -145,6 +146,8 @@ def test_two_replicas_hold_one_rate_for_an_application(
         (i % 2, r.status_code) for i, (r, _, _) in enumerate(results) if r.status_code == 200
     )
     assert len(by_replica) == 2, by_replica  # both replicas admitted from the one bucket
+    for server in servers:  # each of the 2 workers closed its Redis client once, at its exit
+        assert [line["redis"] for line in closed_lines(server.process.output())] == [True, True]
 
 
 def in_flight_at_mock(mock: MockServer) -> int:

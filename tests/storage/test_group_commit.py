@@ -195,3 +195,25 @@ def test_flush_with_nothing_queued_returns_at_once(database: Database) -> None:
     assert front.flush(timeout=1)
     front.append(_entry(1))
     assert front.flush(timeout=5)
+
+
+def _writers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "audit-writer" and t.is_alive()]
+
+
+def test_close_writes_what_is_queued_then_ends_its_writer(database: Database) -> None:
+    journal = AuditJournal(database, pseudonym_key=KEY)
+    front = GroupCommitJournal(journal)
+    before = len(_writers())
+    for index in range(20):
+        front.submit(_entry(index))  # nobody waits for these
+    assert len(_writers()) == before + 1
+
+    assert front.close(timeout=30)
+
+    assert front.closed
+    assert len(_writers()) == before  # the worker's writer thread ended
+    assert [r.request_id for r in journal.search(limit=100)] == [f"r-{i}" for i in range(20)]
+    with pytest.raises(JournalWriteFailed):
+        front.submit(_entry(99))  # no new writer after close: refused, not lost silently
+    assert front.close(timeout=1)  # a second close (at exit, after the worker's) is a no-op
