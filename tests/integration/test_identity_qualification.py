@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import zeep
 
-from gateway.pki.devpki import DevPki
-from gateway.storage.database import default_sqlite_url
-from tests.integration.conftest import GatewayServer, MockServer, cli
+from tests.integration.conftest import GatewayServer, cli
 from tests.integration.personas import PERSONAS, Expected
 from tests.integration.soap_messages import VERSIONS
-from tests.integration.test_jobs import Jobs, finished, start_jobs_gateway, stop
+from tests.integration.test_jobs import (
+    Jobs,
+    finished,
+    jobs_gateway,  # noqa: F401 (the fixture, one per module)
+)
 from tests.integration.test_soap import soap_client
 
 pytestmark = pytest.mark.integration
@@ -144,22 +145,7 @@ def test_statuses_agree_on_json_soap_fhir_and_batch(
         assert ADRUN.matricule not in json.dumps(resource)
 
 
-@pytest.fixture(scope="module")
-def jobs_gateway(
-    dev_pki: DevPki,
-    log_dir: Path,
-    mock_server: MockServer,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[GatewayServer]:
-    url = default_sqlite_url(tmp_path_factory.mktemp("qualification") / "gateway.db")
-    server = start_jobs_gateway(
-        dev_pki, log_dir, mock_server.url, DATABASE_URL=url, GATEWAY_JOB_RATE="100"
-    )
-    yield server
-    stop(server)
-
-
-def test_batch_rows_take_the_evidence_column(jobs_gateway: GatewayServer) -> None:
+def test_batch_rows_take_the_evidence_column(jobs_gateway: GatewayServer) -> None:  # noqa: F811
     jobs = Jobs(jobs_gateway)
     lines = []
     for number, (_case, extra, with_place, _expected) in enumerate(CASES, start=1):
