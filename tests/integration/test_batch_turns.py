@@ -46,7 +46,7 @@ LOAD_SECONDS = 30.0
 CLIENT_THREADS = 64  # split between the two replicas
 REPLICAS = 2
 WORKERS = 2  # GATEWAY_JOB_WORKERS per replica
-ROWS = 300
+ROWS = 1000  # enough that the steady load window cannot end the job, however slow the start
 
 
 @pytest.fixture(scope="module")
