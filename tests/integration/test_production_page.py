@@ -34,7 +34,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,6 +42,7 @@ import redis
 from sqlalchemy import create_engine, text
 
 from gateway.pki.devpki import DevPki
+from testbed.waiting import wait_until
 from tests.integration.conftest import IDAM, MockServer
 from tests.integration.servers import free_port
 from tests.paths import ROOT
@@ -135,9 +135,7 @@ def _stop(pid_file: Path) -> None:
         return
     pid = int(pid_file.read_text())
     os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 60
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_until(lambda: not Path(f"/proc/{pid}").exists(), 60, "the gateway exited", interval=0.2)
     if Path(f"/proc/{pid}").exists():
         os.kill(pid, signal.SIGKILL)
 

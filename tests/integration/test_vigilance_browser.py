@@ -10,7 +10,6 @@ of one event and of the indicators are saved under docs/img/ (docs/vigilance.md 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select
 
+from testbed.waiting import wait_until
 from tests.integration.conftest import GatewayFactory, GatewayServer, MockServer
 from tests.integration.vigilance_scenario import ZOE, Cell, add_reviewer, batch_job, json_calls
 from tests.paths import ROOT
@@ -59,10 +59,7 @@ def page_gateway(gateway_factory: GatewayFactory, mock_server: MockServer) -> Ga
 
 
 def until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT
-    while not _holds(condition):
-        assert time.monotonic() < deadline, f"not seen within {WAIT}s: {what}"
-        time.sleep(0.05)
+    wait_until(lambda: _holds(condition), WAIT, what)
 
 
 def _holds(condition: Callable[[], bool]) -> bool:

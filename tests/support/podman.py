@@ -13,12 +13,12 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from testbed.waiting import wait_until
 from tests.paths import ROOT
 
 LABEL = "insi-gateway-test"
@@ -178,12 +178,8 @@ def leftovers(run_id: str) -> list[str]:
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll ``condition`` every 0.2 s until true; fail naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.2)
+    """Poll ``condition`` until true; fail naming ``what`` after ``timeout`` (the one wait)."""
+    wait_until(condition, timeout, what, interval=0.2)
 
 
 def readable_by(path: Path, uid: int, mode: int = 0o600) -> Path:
