@@ -254,7 +254,7 @@ class Load:
                     self.stop_sending.set()
             except requests.RequestException:
                 self.stop_sending.set()  # gone without draining: the failures will show it
-            time.sleep(0.1)
+            time.sleep(0.1)  # the watch's own pace while the load runs, not a synchronisation
 
 
 def test_sigterm_under_load_fails_no_request_and_exits_within_the_grace(served: Served) -> None:
