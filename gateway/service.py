@@ -89,10 +89,16 @@ class SearchAnswer:
     context: CallContext
     attempts: tuple[Attempt, ...] = ()
     queried_at: datetime = field(default_factory=utc_now)
+    # Derived once here (the answer is frozen): every reader (JSON, SOAP, FHIR, the
+    # vigilance hook) asks for them, and each comparison normalises the names again.
+    comparison: Comparison = field(init=False, repr=False, compare=False)
+    identity_status: IdentityStatus | None = field(init=False, repr=False, compare=False)
 
-    @property
-    def comparison(self) -> Comparison:
-        return _comparison(self.query, self.result)
+    def __post_init__(self) -> None:
+        comparison = _comparison(self.query, self.result)
+        object.__setattr__(self, "comparison", comparison)
+        status = identity_status(self.result, comparison, self.context.evidence)
+        object.__setattr__(self, "identity_status", status)
 
     @property
     def differences(self) -> tuple[Difference, ...]:
@@ -101,10 +107,6 @@ class SearchAnswer:
     @property
     def unchecked_traits(self) -> tuple[str, ...]:
         return self.comparison.unchecked if self.identity_status is not None else ()
-
-    @property
-    def identity_status(self) -> IdentityStatus | None:
-        return identity_status(self.result, self.comparison, self.context.evidence)
 
 
 def _comparison(query: TraitsQuery | VitaleQuery, result: InsResult) -> Comparison:

@@ -41,6 +41,11 @@ _COG = re.compile(r"(?:[0-9]{5}|2[AB][0-9]{3})")
 # client, checks names: src/ins/class/insi-person.class.ts, _isValidName).
 _NAME_SHAPE = re.compile(r"[A-Z]+(?:(?:--|[-' ])[A-Z]+)*")
 _MIXED_SEPARATORS = re.compile(r"[-' ]{2,}")
+_SPACES = re.compile(r"\s+")
+_HYPHEN_RUN = re.compile(r" *(-+) *")
+_APOSTROPHE_RUN = re.compile(r" *' *")
+_APOSTROPHES_REPEATED = re.compile(r"'{2,}")
+_SPACES_REPEATED = re.compile(r" {2,}")
 # INSEE COG department part of a birth place (docs/ins-rules.md, "Birth place").
 _DEPARTMENT = re.compile(r"0[1-9]|1[0-9]|2[0-9AB]|[3-8][0-9]|9[0-5]|97[1-8]|98[4-9]|99[1-5]")
 CORSICA_SPLIT_YEAR = 1976  # loi 75-356: department 20 became 2A and 2B on 1 January 1976
@@ -57,10 +62,17 @@ def normalise_name(field: str, value: object) -> str:
         raise InvalidInput(field, "must be a string")
     if len(value) > MAX_NAME_LENGTH:
         raise InvalidInput(field, f"must be at most {MAX_NAME_LENGTH} characters")
+    if _NAME_SHAPE.fullmatch(value):  # already in INS form (the teleservice's, a clean
+        return value  # input): every step of the slow path would leave it as it is
+    return _normalise_slowly(field, value)
+
+
+def _normalise_slowly(field: str, value: str) -> str:
+    """Ligatures, apostrophes, hyphens, diacritics, case, spaces and separators, in order."""
     typed = value.translate(_LIGATURES).translate(_APOSTROPHES).translate(_HYPHENS)
     decomposed = unicodedata.normalize("NFKD", typed)
     letters = "".join(c for c in decomposed if not unicodedata.combining(c)).upper()
-    letters = re.sub(r"\s+", " ", letters)
+    letters = _SPACES.sub(" ", letters)
     for char in letters:
         if char not in _ALLOWED:
             raise InvalidInput(
@@ -84,10 +96,10 @@ def normalise_name(field: str, value: object) -> str:
 
 def _clean_separators(text: str) -> str:
     """Spaces around separators dropped; a double hyphen is kept (see :func:`_hyphens`)."""
-    text = re.sub(r" *(-+) *", _hyphens, text)
-    text = re.sub(r" *' *", "'", text)
-    text = re.sub(r"'{2,}", "'", text)
-    text = re.sub(r" {2,}", " ", text)
+    text = _HYPHEN_RUN.sub(_hyphens, text)
+    text = _APOSTROPHE_RUN.sub("'", text)
+    text = _APOSTROPHES_REPEATED.sub("'", text)
+    text = _SPACES_REPEATED.sub(" ", text)
     return text.strip(" -'")
 
 
