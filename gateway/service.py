@@ -89,8 +89,8 @@ class SearchAnswer:
     context: CallContext
     attempts: tuple[Attempt, ...] = ()
     queried_at: datetime = field(default_factory=utc_now)
-    # Derived once here (the answer is frozen): every reader (JSON, SOAP, FHIR, the
-    # vigilance hook) asks for them, and each comparison normalises the names again.
+    # Derived once here (the answer is frozen): the renderers read them several times per
+    # answer (status, differences, unchecked traits), and each comparison normalises names.
     comparison: Comparison = field(init=False, repr=False, compare=False)
     identity_status: IdentityStatus | None = field(init=False, repr=False, compare=False)
 
