@@ -55,7 +55,7 @@ class Server:
     shown_env: dict[str, str] = field(default_factory=dict)
     process: ServerProcess | None = None
 
-    def start(self, https: bool = False) -> None:
+    def start(self, https: bool = False, *, timeout: float = 60) -> None:
         """Start it and wait until it serves (its port, its workers, ``/healthz`` unless
         ``https``: the mock wants a client certificate, an open port is enough)."""
         record(self.argv, self.shown_env)
@@ -70,7 +70,7 @@ class Server:
         self.process = ServerProcess(
             self.name, self.argv, self.env, directory, cwd=ROOT, log_path=self.log_path
         )
-        self.process.wait_until(ready, timeout=60)  # stopped, with its log, if late or dead
+        self.process.wait_until(ready, timeout=timeout)  # stopped, with its log, if late
 
     def workers(self) -> list[int]:
         """The gunicorn workers (children of the master)."""
@@ -172,11 +172,14 @@ class Harness:
         threads: int | None = None,
         database_url: str | None = None,
         env: dict[str, str] | None = None,
+        wrapper: tuple[str, ...] = (),
+        start_timeout: float = 60,
     ) -> Server:
-        """``insi-gateway serve`` in front of ``mock``, with ``env`` added to its environment."""
+        """``insi-gateway serve`` in front of ``mock``, with ``env`` added to its environment
+        (``wrapper``: a command it runs under, valgrind say, which needs ``start_timeout``)."""
         extra = env or {}
         port = free_port()
-        argv = [CLI, "serve", "--bind", f"{LOOPBACK}:{port}"]
+        argv = [*wrapper, CLI, "serve", "--bind", f"{LOOPBACK}:{port}"]
         if workers is not None:
             argv += ["--workers", str(workers)]
         if threads is not None:
@@ -185,7 +188,7 @@ class Harness:
         shown_env = {"INSI_UPSTREAM_URL": full["INSI_UPSTREAM_URL"], **extra}
         log_path = self.run_dir / f"{name}-{port}.log"
         server = Server(name, argv, full, log_path, port, shown_env=shown_env)
-        server.start()
+        server.start(timeout=start_timeout)
         self.servers.append(server)
         return server
 

@@ -14,6 +14,7 @@ from harness.schema import is_scenario
 ORDER = [
     "signing",
     "zero_latency",
+    "instructions",
     "slow_upstream",
     "replicas",
     "journal",
