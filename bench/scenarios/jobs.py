@@ -129,8 +129,11 @@ def _figures(
     rss: dict[str, int],
     request_log: Path,
 ) -> dict[str, Any]:
-    lines = request_log.read_text().splitlines()
-    calls = [datetime.fromisoformat(json.loads(x)["time"]).timestamp() for x in lines if x]
+    records = [json.loads(x) for x in request_log.read_text().splitlines() if x]
+    # A rate limit is counted where calls arrive (the mock's ``started``, before its own
+    # processing); ``time``, when the mock answered, adds its jitter: shown beside it.
+    calls = [datetime.fromisoformat(r["started"]).timestamp() for r in records]
+    answered = per_second([datetime.fromisoformat(r["time"]).timestamp() for r in records])
     windows, limit = per_second(calls), int(a.jobs_rate)
     span = max(calls) - min(calls)
     return {
@@ -141,6 +144,8 @@ def _figures(
         "calls_per_second_first_to_last": round((len(calls) - 1) / span, 2) if span else None,
         "max_calls_in_1s_window": max(windows), "windows": len(windows),
         "windows_over_limit": sum(count > limit for count in windows),
+        "max_calls_in_1s_window_answered": max(answered),
+        "windows_over_limit_answered": sum(count > limit for count in answered),
         "min_seconds_for_limit_plus_1_calls": (
             round(min_span(calls, limit + 1), 3) if len(calls) > limit else None
         ),
@@ -171,16 +176,25 @@ def render(s: dict[str, Any], page: Page) -> Section:
         f"| throughput | {f(s['rows_per_second'], 2)} rows/s "
         f"({f(s['calls_per_second_first_to_last'], 2)} calls/s first to last call) |",
         f"| `GATEWAY_JOB_RATE` | {s['rate_limit']:g} calls/s |",
-        f"| most calls in any 1-second window (mock's log) | {s['max_calls_in_1s_window']} "
-        f"({s['windows_over_limit']} of {s['windows']:,} windows over the rate) |",
+        f"| most calls in any 1-second window, by arrival (mock's `started`) | "
+        f"{s['max_calls_in_1s_window']} ({s['windows_over_limit']} of {s['windows']:,} "
+        "windows over the rate) |",
+        *(
+            [f"| the same, by answer (mock's `time`, after its processing) | "
+             f"{s['max_calls_in_1s_window_answered']} ({s['windows_over_limit_answered']} "
+             f"of {s['windows']:,} windows over) |"]
+            if "windows_over_limit_answered" in s else []
+        ),
         f"| shortest time holding rate + 1 consecutive calls | "
         f"{f(s['min_seconds_for_limit_plus_1_calls'], 3)} s |",
         "| worker RSS: idle / after submit / middle / end / after the results | "
         + " / ".join(mib(rss[k]) for k in ("idle", "after_submit", "middle", "end",
                                            "after_results") if k in rss) + " |",
         "",
-        f"Target: {verdict(ok)}. The mock logs a call after its own processing: its jitter",
-        "can squeeze rate + 1 logged calls into slightly under a second (see [jobs.md](jobs.md)).",
+        f"Target: {verdict(ok)}, counted where calls arrive, as a teleservice counts them.",
+        "Counted when the mock answers, its own processing (XSD validation, VIHF check, on",
+        "the same 2 cores) adds jitter that can squeeze rate + 1 calls into slightly under a",
+        "second (see [jobs.md](jobs.md)).",
         "",
     )  # fmt: skip
     return section
