@@ -61,6 +61,10 @@ def test_the_readme_lists_what_scripts_test_installs_as_root() -> None:
     lists = re.findall(r"missing\+=\(([^)]+)\)", script)
     installed = {name.strip("\"'") for names in lists for name in names.split()}
     assert {"nginx", "prometheus", "xmlsec1"} <= installed
+    bases = (ROOT / "scripts" / "container-bases").read_text()
+    (container_tools,) = re.findall(r"^packages=\(([^)]+)\)", bases, re.MULTILINE)
+    installed |= set(container_tools.split())
+    assert {"podman", "iptables"} <= installed
     paragraph = next(p for p in README.split("\n\n") if "./scripts/test` **runs as root" in p)
     for package in installed:
         assert f"`{package}`" in paragraph, package
