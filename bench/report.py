@@ -41,10 +41,12 @@ def machine(page: Page) -> list[str]:
         f"nothing of ours running) the machine was busy {meta.get('background_busy_cores')} "
         f"cores; load average {' '.join(meta.get('loadavg_start', []))}. Every load table",
         "gives `others` = cores used by processes that are not the bench's (`/proc/stat` minus",
-        "our processes). Latencies and req/s are therefore pessimistic; CPU seconds per request",
-        "(`/proc/<pid>/stat`, user + system) barely depend on the neighbours, and the ratios",
-        "below compare figures measured in the same run. A figure for a dedicated host is only",
-        "given as arithmetic from those.",
+        "our processes). Latencies and req/s are therefore pessimistic. CPU seconds per request",
+        "(`/proc/<pid>/stat`, user + system) depend less on the neighbours, yet moved by 10 to",
+        "20% between runs of the same code here (the virtual machine's CPU is shared): the",
+        "ratios below compare figures measured in the same run, and two versions of the code",
+        "are compared by instructions (callgrind: the `instructions` section), which repeat",
+        "within about 1%. A figure for a dedicated host is only given as arithmetic from those.",
         "",
         *([meta["note"], ""] if meta.get("note") else []),
     ]
