@@ -109,6 +109,15 @@ class SearchAnswer:
         return self.comparison.unchecked if self.identity_status is not None else ()
 
 
+def _assessor(query: TraitsQuery | VitaleQuery, context: CallContext) -> Assess:
+    """A search's status for the journal: the rule :class:`SearchAnswer` gives its answer."""
+
+    def assess(result: InsResult) -> IdentityStatus | None:
+        return identity_status(result, _comparison(query, result), context.evidence)
+
+    return assess
+
+
 def _comparison(query: TraitsQuery | VitaleQuery, result: InsResult) -> Comparison:
     """Held traits against the returned identity; nothing to compare without one."""
     if result.code is not ResultCode.FOUND or result.identity is None:
@@ -195,11 +204,7 @@ class InsService:
 
     def search_by_traits(self, query: TraitsQuery, context: CallContext) -> SearchAnswer:
         """``rechercherInsAvecTraitsIdentite``, first names sent by the configured strategy."""
-
-        def assess(result: InsResult) -> IdentityStatus | None:
-            return identity_status(result, _comparison(query, result), context.evidence)
-
-        return self._search_traits(query, context, held=(), assess=assess)
+        return self._search_traits(query, context, held=(), assess=_assessor(query, context))
 
     def _search_traits(
         self, query: TraitsQuery, context: CallContext, *, held: tuple[str, ...], assess: Assess
@@ -232,13 +237,10 @@ class InsService:
     def search_by_vitale(self, query: VitaleQuery, context: CallContext) -> SearchAnswer:
         """``rechercherInsAvecCarteVitale`` with the card's data, judged on ``local_identity``."""
         held = tuple(ref.number for ref in (query.beneficiary, query.holder) if ref)
-
-        def assess(result: InsResult) -> IdentityStatus | None:
-            return identity_status(result, _comparison(query, result), context.evidence)
-
         body = vitale_search_body(query)
         queried_at = self._clock()
-        result = self._call(Operation.SEARCH_VITALE, body, context, Call(held, assess))
+        call = Call(held, _assessor(query, context))
+        result = self._call(Operation.SEARCH_VITALE, body, context, call)
         return SearchAnswer(query, result, context, queried_at=queried_at)
 
     def verify(self, query: VerifyQuery, context: CallContext) -> VerifyAnswer:
