@@ -201,7 +201,11 @@ class RedisMonitor:
 
     def __enter__(self) -> RedisMonitor:
         self._reader.start()
-        wait_for(lambda: self.saw("OK"), 60, "redis-cli monitor started")
+        try:
+            wait_for(lambda: self.saw("OK"), 60, "redis-cli monitor started")
+        except AssertionError:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *_: object) -> None:
