@@ -42,7 +42,7 @@ import redis
 from sqlalchemy import create_engine, text
 
 from gateway.pki.devpki import DevPki
-from testbed.waiting import wait_until
+from testbed.waiting import WaitTimeout, wait_until
 from tests.integration.conftest import IDAM, MockServer
 from tests.integration.servers import free_port
 from tests.paths import ROOT
@@ -135,9 +135,12 @@ def _stop(pid_file: Path) -> None:
         return
     pid = int(pid_file.read_text())
     os.kill(pid, signal.SIGTERM)
-    wait_until(lambda: not Path(f"/proc/{pid}").exists(), 60, "the gateway exited", interval=0.2)
-    if Path(f"/proc/{pid}").exists():
-        os.kill(pid, signal.SIGKILL)
+    try:
+        wait_until(lambda: not Path(f"/proc/{pid}").exists(), 60, "the gateway exited",
+                   interval=0.2)  # fmt: skip
+    except WaitTimeout:
+        os.kill(pid, signal.SIGKILL)  # not left behind, and the test says it hung
+        raise
 
 
 def test_every_command_of_production_md_runs(
